@@ -1,0 +1,3 @@
+from tranche.cli import main
+
+main()

@@ -1,0 +1,170 @@
+"""Resumable item readers: ``open(position)``, ``read()`` until ``None``, ``position()``.
+
+The engine stores ``position()`` in the step's execution context with every chunk commit
+and passes it back to ``open`` on restart, so a reader resumes right after the last
+committed item. A position is any execution-context value (JSON, datetimes, decimals).
+
+:class:`KeysetReader` pages through a SQLAlchemy query by its key (``WHERE key > last
+ORDER BY key LIMIT n``), one short connection per page: no cursor or transaction is held
+open across chunks, rows deleted by the job itself do not shift the pages (as they would
+with OFFSET), and the position is simply the last key read.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, Protocol, TypeVar, overload, runtime_checkable
+
+from sqlalchemy import ColumnElement, RowMapping, Select, and_, or_
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+__all__ = ["ItemReader", "KeysetReader", "ListReader"]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+@runtime_checkable
+class ItemReader(Protocol[T_co]):
+    async def open(self, position: Any | None) -> None:
+        """Prepare to read after ``position`` (``None``: from the start)."""
+
+    async def read(self) -> T_co | None:
+        """The next item, or ``None`` when there are no more."""
+
+    def position(self) -> Any:
+        """Where the reader is: restarting with it resumes after the last item returned."""
+
+    async def close(self) -> None:
+        """Release what ``open`` acquired."""
+
+
+class ListReader(Generic[T]):
+    """Reads a list in order; the position is the index of the next item."""
+
+    def __init__(self, items: Sequence[T]) -> None:
+        self._items = list(items)
+        self._next = 0
+
+    async def open(self, position: Any | None) -> None:
+        self._next = int(position or 0)
+
+    async def read(self) -> T | None:
+        if self._next >= len(self._items):
+            return None
+        item = self._items[self._next]
+        self._next += 1
+        return item
+
+    def position(self) -> int:
+        return self._next
+
+    async def close(self) -> None:
+        return None
+
+
+def _after(key: Sequence[ColumnElement[Any]], last: Sequence[Any]) -> ColumnElement[bool]:
+    """``key > last`` for a composite key, spelled as ORs so every database uses the index."""
+    terms = []
+    for i, column in enumerate(key):
+        equal = [key[j] == last[j] for j in range(i)]
+        terms.append(and_(*equal, column > last[i]))
+    return or_(*terms)
+
+
+class KeysetReader(Generic[T]):
+    """Keyset pagination over ``query`` on ``engine`` (any of our databases).
+
+    ``query`` must select the ``key`` columns and must not order itself: the reader orders by
+    ``key``, which should be unique (a primary key, or a unique column list).
+    """
+
+    @overload
+    def __init__(
+        self: KeysetReader[RowMapping],
+        engine: AsyncEngine,
+        query: Select[Any],
+        key: Sequence[ColumnElement[Any]],
+        *,
+        page_size: int = ...,
+        map_row: None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        query: Select[Any],
+        key: Sequence[ColumnElement[Any]],
+        *,
+        page_size: int = ...,
+        map_row: Callable[[RowMapping], T],
+    ) -> None: ...
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        query: Select[Any],
+        key: Sequence[ColumnElement[Any]],
+        *,
+        page_size: int = 100,
+        map_row: Callable[[RowMapping], Any] | None = None,
+    ) -> None:
+        if not key:
+            raise ValueError("KeysetReader needs at least one key column")
+        if page_size < 1:
+            raise ValueError(f"page_size must be >= 1, got {page_size}")
+        self._engine = engine
+        self._query = query.order_by(None).order_by(*key)
+        self._key = list(key)
+        self._page_size = page_size
+        self._map = map_row
+        self._last: list[Any] | None = None
+        self._buffer: deque[tuple[list[Any], Any]] = deque()
+        self._exhausted = False
+
+    async def open(self, position: Any | None) -> None:
+        if position is not None and (
+            not isinstance(position, list) or len(position) != len(self._key)
+        ):
+            raise ValueError(
+                f"KeysetReader position must be a list of {len(self._key)} key values, "
+                f"got {position!r}"
+            )
+        self._last = None if position is None else list(position)
+        self._buffer.clear()
+        self._exhausted = False
+
+    async def read(self) -> T | None:
+        if not self._buffer and not self._exhausted:
+            await self._fetch()
+        if not self._buffer:
+            return None
+        key, item = self._buffer.popleft()
+        self._last = key
+        return item  # type: ignore[no-any-return]
+
+    def position(self) -> list[Any] | None:
+        return None if self._last is None else list(self._last)
+
+    async def close(self) -> None:
+        self._buffer.clear()
+
+    async def _fetch(self) -> None:
+        stmt = self._query
+        after = self._buffer[-1][0] if self._buffer else self._last
+        if after is not None:
+            stmt = stmt.where(_after(self._key, after))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt.limit(self._page_size))).mappings().all()
+        for row in rows:
+            try:
+                key = [row[column] for column in self._key]
+            except KeyError:
+                raise ValueError(
+                    "KeysetReader: the query must select its key columns "
+                    f"{[str(c) for c in self._key]}"
+                ) from None
+            self._buffer.append((key, row if self._map is None else self._map(row)))
+        self._exhausted = len(rows) < self._page_size

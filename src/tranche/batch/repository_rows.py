@@ -1,0 +1,198 @@
+"""Row ↔ domain mapping for the repository: loading executions page-wise, writing contexts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import ColumnElement, CursorResult, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tranche.batch.context import ExecutionContext
+from tranche.batch.model import (
+    MAX_TEXT,
+    BatchStatus,
+    ExitStatus,
+    JobExecution,
+    JobInstance,
+    JobParameter,
+    JobParameters,
+    StepExecution,
+)
+from tranche.batch.tables import (
+    job_execution,
+    job_execution_context,
+    job_execution_params,
+    job_instance,
+    step_execution,
+    step_execution_context,
+)
+
+__all__ = [
+    "COUNTERS",
+    "RUNNING",
+    "load_executions",
+    "load_steps",
+    "primary_key",
+    "step_values",
+    "write_context",
+]
+
+RUNNING = tuple(s.value for s in BatchStatus if s.is_running)
+COUNTERS = (
+    "read_count",
+    "write_count",
+    "filter_count",
+    "read_skip_count",
+    "write_skip_count",
+    "process_skip_count",
+    "commit_count",
+    "rollback_count",
+)
+
+
+def step_values(step: StepExecution) -> dict[str, Any]:
+    values: dict[str, Any] = {n: getattr(step, n) for n in COUNTERS}
+    values.update(
+        status=step.status.value,
+        exit_code=step.exit_status.exit_code,
+        exit_message=step.exit_status.exit_description[:MAX_TEXT],
+        create_time=step.create_time,
+        start_time=step.start_time,
+        end_time=step.end_time,
+        last_updated=step.last_updated,
+    )
+    return values
+
+
+async def write_context(
+    conn: AsyncConnection,
+    kind: str,
+    owner_id: int,
+    context: ExecutionContext,
+    *,
+    insert_row: bool = False,
+) -> None:
+    """Save ``context``; ``short_context`` is a readable prefix, the full JSON is the truth."""
+    table, key = (
+        (job_execution_context, "job_execution_id")
+        if kind == "job"
+        else (step_execution_context, "step_execution_id")
+    )
+    text = context.to_json()
+    short = text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
+    if insert_row:
+        await conn.execute(
+            insert(table).values(
+                {key: owner_id, "short_context": short, "serialized_context": text}
+            )
+        )
+    else:
+        await conn.execute(
+            update(table)
+            .where(table.c[key] == owner_id)
+            .values(short_context=short, serialized_context=text)
+        )
+    context.dirty = False
+
+
+async def load_executions(
+    conn: AsyncConnection,
+    where: ColumnElement[bool] | None,
+    *,
+    with_steps: bool,
+    offset: int = 0,
+    limit: int | None = None,
+) -> list[JobExecution]:
+    """Executions matching ``where``, newest first, in four queries whatever the page size."""
+    stmt = select(job_execution, job_instance.c.job_name, job_instance.c.job_key).join(job_instance)
+    if where is not None:
+        stmt = stmt.where(where)
+    stmt = stmt.order_by(job_execution.c.job_execution_id.desc()).offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    rows = (await conn.execute(stmt)).mappings().all()
+    if not rows:
+        return []
+    ids = [r["job_execution_id"] for r in rows]
+    params: dict[int, dict[str, JobParameter]] = defaultdict(dict)
+    for p in (
+        await conn.execute(
+            select(job_execution_params).where(job_execution_params.c.job_execution_id.in_(ids))
+        )
+    ).mappings():
+        params[p["job_execution_id"]][p["parameter_name"]] = JobParameter.from_text(
+            p["parameter_type"], p["parameter_value"] or "", p["identifying"] == "Y"
+        )
+    contexts = {
+        r[0]: r[1]
+        for r in await conn.execute(
+            select(
+                job_execution_context.c.job_execution_id,
+                job_execution_context.c.serialized_context,
+            ).where(job_execution_context.c.job_execution_id.in_(ids))
+        )
+    }
+    steps: dict[int, list[StepExecution]] = defaultdict(list)
+    if with_steps:
+        for step in await load_steps(conn, step_execution.c.job_execution_id.in_(ids)):
+            steps[step.job_execution_id].append(step)
+    return [
+        JobExecution(
+            id=r["job_execution_id"],
+            instance=JobInstance(r["job_instance_id"], r["job_name"], r["job_key"]),
+            parameters=JobParameters(params[r["job_execution_id"]]),
+            status=BatchStatus(r["status"]),
+            exit_status=ExitStatus(r["exit_code"] or "UNKNOWN", r["exit_message"] or ""),
+            create_time=r["create_time"],
+            start_time=r["start_time"],
+            end_time=r["end_time"],
+            last_updated=r["last_updated"],
+            context=ExecutionContext.from_json(contexts.get(r["job_execution_id"])),
+            step_executions=steps[r["job_execution_id"]],
+        )
+        for r in rows
+    ]
+
+
+async def load_steps(
+    conn: AsyncConnection,
+    where: ColumnElement[bool],
+    *,
+    newest_first: bool = False,
+    limit: int | None = None,
+) -> list[StepExecution]:
+    order = step_execution.c.step_execution_id
+    stmt = (
+        select(step_execution, step_execution_context.c.serialized_context)
+        .outerjoin(step_execution_context)
+        .where(where)
+        .order_by(order.desc() if newest_first else order)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    steps = []
+    for r in (await conn.execute(stmt)).mappings():
+        step = StepExecution(
+            id=r["step_execution_id"],
+            job_execution_id=r["job_execution_id"],
+            step_name=r["step_name"],
+            status=BatchStatus(r["status"]),
+            exit_status=ExitStatus(r["exit_code"] or "UNKNOWN", r["exit_message"] or ""),
+            create_time=r["create_time"],
+            start_time=r["start_time"],
+            end_time=r["end_time"],
+            last_updated=r["last_updated"],
+            context=ExecutionContext.from_json(r["serialized_context"]),
+        )
+        for name in COUNTERS:
+            setattr(step, name, int(r[name]))
+        steps.append(step)
+    return steps
+
+
+def primary_key(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    if key is None or key[0] is None:
+        raise RuntimeError("the database returned no primary key for the inserted row")
+    return int(key[0])

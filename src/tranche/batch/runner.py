@@ -1,0 +1,180 @@
+"""Runs one job execution: its steps in order, listeners around them, statuses persisted.
+
+On a restart, steps whose latest execution in this job instance COMPLETED are skipped and
+an unfinished step starts from its previous step context (a chunk step's reader position).
+A step guarded by ``when`` whose condition is false is recorded COMPLETED with exit code
+NOOP. The job ends COMPLETED, FAILED (cause in the exit message) or STOPPED; the final
+update and the job-lock release are one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+from collections.abc import Sequence
+
+from tranche.batch.chunk import ChunkExecutor
+from tranche.batch.context import ExecutionContext
+from tranche.batch.control import ExecutionControl
+from tranche.batch.errors import JobInterruptedError, LockLostError
+from tranche.batch.job import ChunkStep, Job, Step
+from tranche.batch.listeners import BatchListener, ListenerChain
+from tranche.batch.model import MAX_TEXT, BatchStatus, ExitStatus, JobExecution, StepExecution
+from tranche.batch.repository import JobRepository
+from tranche.batch.tasklet import TaskletExecutor
+from tranche.batch.uow import StepContext
+from tranche.core.logging import get_logger
+
+__all__ = ["JobRunner", "describe_failure"]
+
+log = get_logger(__name__)
+
+INTERRUPTED = "interrupted: the process shut down while the job ran; restart it"
+
+
+def describe_failure(exc: BaseException) -> str:
+    """``Type: message`` then the traceback, cut to the exit-message column's size."""
+    text = "".join(traceback.format_exception(exc))
+    head = f"{type(exc).__name__}: {exc}"
+    return (head + "\n" + text)[:MAX_TEXT]
+
+
+class JobRunner:
+    def __init__(
+        self,
+        repository: JobRepository,
+        *,
+        heartbeat_interval: float,
+        listeners: Sequence[BatchListener] = (),
+    ) -> None:
+        self.repository = repository
+        self.heartbeat_interval = heartbeat_interval
+        self.listeners = list(listeners)
+
+    async def run(
+        self, job: Job, execution: JobExecution, control: ExecutionControl
+    ) -> JobExecution:
+        listeners = ListenerChain([*self.listeners, *job.listeners])
+        clock = self.repository.clock
+        cancelled: asyncio.CancelledError | None = None
+        async with control.heartbeating(self.heartbeat_interval):
+            try:
+                if await self.repository.mark_started(execution) is BatchStatus.STOPPING:
+                    self._end(execution, BatchStatus.STOPPED, ExitStatus.STOPPED)
+                else:
+                    log.info("batch.job.started", job=job.name, execution=execution.id)
+                    await listeners.before_job(execution)
+                    await self._steps(job, execution, control, listeners)
+            except asyncio.CancelledError as exc:
+                cancelled = exc
+                self._end(execution, BatchStatus.FAILED, ExitStatus.FAILED, INTERRUPTED)
+            except Exception as exc:
+                execution.failure_exceptions.append(exc)
+                self._end(execution, BatchStatus.FAILED, ExitStatus.FAILED, describe_failure(exc))
+            execution.end_time = clock()
+            await listeners.after_job(execution)
+            await self.repository.finish(execution)
+        log.info(
+            "batch.job.finished",
+            job=job.name,
+            execution=execution.id,
+            status=execution.status.value,
+            exit_code=execution.exit_status.exit_code,
+            seconds=d.total_seconds() if (d := execution.duration) is not None else None,
+        )
+        if cancelled is not None:
+            raise cancelled
+        return execution
+
+    @staticmethod
+    def _end(
+        execution: JobExecution, status: BatchStatus, exit_status: ExitStatus, message: str = ""
+    ) -> None:
+        execution.status = status
+        execution.exit_status = exit_status.with_description(message) if message else exit_status
+
+    async def _steps(
+        self, job: Job, execution: JobExecution, control: ExecutionControl, listeners: ListenerChain
+    ) -> None:
+        for step in job.steps:
+            if control.stop_requested() or await control.refresh_stop_flag():
+                self._end(execution, BatchStatus.STOPPED, ExitStatus.STOPPED)
+                return
+            if control.lock_lost:
+                raise LockLostError(f"execution {execution.id} lost its job lock")
+            previous = await self.repository.last_step_execution(execution.instance.id, step.name)
+            if (
+                previous is not None
+                and previous.status is BatchStatus.COMPLETED
+                and not step.allow_start_if_complete
+            ):
+                log.info("batch.step.already_complete", job=job.name, step=step.name)
+                continue
+            resumes = previous is not None and previous.status is not BatchStatus.COMPLETED
+            context = previous.context.copy() if previous and resumes else ExecutionContext()
+            step_execution = await self.repository.create_step_execution(
+                execution, step.name, context
+            )
+            await self._step(step, execution, step_execution, control, listeners + step.listeners)
+            if step_execution.status is BatchStatus.STOPPED:
+                self._end(execution, BatchStatus.STOPPED, ExitStatus.STOPPED)
+                return
+            if step_execution.status is BatchStatus.FAILED:
+                message = (
+                    f"step '{step.name}' failed: {step_execution.exit_status.exit_description}"
+                )
+                self._end(execution, BatchStatus.FAILED, ExitStatus.FAILED, message)
+                return
+        self._end(execution, BatchStatus.COMPLETED, ExitStatus.COMPLETED)
+
+    async def _step(
+        self,
+        step: Step,
+        execution: JobExecution,
+        step_execution: StepExecution,
+        control: ExecutionControl,
+        listeners: ListenerChain,
+    ) -> None:
+        ctx = StepContext(execution, step_execution, control.stop_requested)
+        cancelled: asyncio.CancelledError | None = None
+        if step.when is not None and not step.when(execution.context):
+            step_execution.status = BatchStatus.COMPLETED
+            step_execution.exit_status = ExitStatus.NOOP.with_description("condition not met")
+        else:
+            try:
+                await listeners.before_step(step_execution)
+                executor = (
+                    ChunkExecutor(step, ctx, control, listeners)
+                    if isinstance(step, ChunkStep)
+                    else TaskletExecutor(step, ctx, control, listeners)
+                )
+                await executor.execute()
+                step_execution.status = BatchStatus.COMPLETED
+                step_execution.exit_status = ExitStatus.COMPLETED
+            except JobInterruptedError:
+                step_execution.status = BatchStatus.STOPPED
+                step_execution.exit_status = ExitStatus.STOPPED
+            except asyncio.CancelledError as exc:
+                cancelled = exc
+                step_execution.status = BatchStatus.FAILED
+                step_execution.exit_status = ExitStatus.FAILED.with_description(INTERRUPTED)
+            except Exception as exc:
+                # The traceback goes to the step's exit message; the log line stays one line.
+                log.warning(
+                    "batch.step.failed",
+                    step=step.name,
+                    execution=execution.id,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                step_execution.failure_exceptions.append(exc)
+                step_execution.status = BatchStatus.FAILED
+                step_execution.exit_status = ExitStatus.FAILED.with_description(
+                    describe_failure(exc)
+                )
+        step_execution.end_time = self.repository.clock()
+        await listeners.after_step(step_execution)
+        async with self.repository.engine.begin() as conn:
+            await self.repository.update_step_execution(conn, step_execution)
+            await self.repository.save_job_context(conn, execution)
+        if cancelled is not None:
+            raise cancelled

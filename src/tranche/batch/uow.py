@@ -1,0 +1,159 @@
+"""The unit of work of a chunk (or tasklet call), and the context handed to user code.
+
+A unit of work is one transaction on batchdb, which the engine uses for the step's
+checkpoint, plus one transaction per other database the writer asks for with
+``ctx.session(engine)``. On success the other databases commit first and batchdb (the
+checkpoint) last; on any error everything rolls back. When the writer only writes to
+batchdb, its writes and the checkpoint are one transaction: exactly once across crashes and
+restarts. Writes to another database cannot join that transaction (no two-phase commit),
+so a crash between the two commits re-writes that chunk on restart: make such writers
+idempotent (deletes, upserts, "insert unless present"), as with Spring Batch without XA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    AsyncSessionTransaction,
+)
+
+from tranche.batch.context import ExecutionContext
+from tranche.batch.errors import BatchError
+from tranche.batch.model import JobExecution, JobParameters, StepExecution
+
+__all__ = ["StepContext", "UnitOfWork"]
+
+
+@dataclass
+class _Savepoint:
+    nested: list[AsyncSessionTransaction]
+    sessions_before: set[int]
+
+
+class UnitOfWork:
+    """Transactions on batchdb and on every database the writer touches, committed together.
+
+    The batchdb transaction starts lazily, with ``on_begin`` (the job-lock fence, a write)
+    as its first statement: SQLite then takes its write lock before reading anything, and
+    holds it only from the first batchdb use to the commit.
+    """
+
+    def __init__(
+        self,
+        batch_engine: AsyncEngine,
+        on_begin: Callable[[AsyncConnection], Awaitable[None]],
+    ) -> None:
+        self._batch_engine = batch_engine
+        self._on_begin = on_begin
+        self._sessions: dict[int, AsyncSession] = {}
+        self._batch: AsyncSession | None = None
+
+    async def batch_connection(self) -> AsyncConnection:
+        """The batchdb transaction's connection, for the engine's checkpoint statements."""
+        return await (await self.session()).connection()
+
+    async def session(self, engine: AsyncEngine | None = None) -> AsyncSession:
+        target = engine or self._batch_engine
+        key = id(target.sync_engine)
+        if key not in self._sessions:
+            session = AsyncSession(target, expire_on_commit=False)
+            self._sessions[key] = session
+            conn = await session.connection()
+            if target.sync_engine is self._batch_engine.sync_engine:
+                self._batch = session
+                await self._on_begin(conn)
+        return self._sessions[key]
+
+    async def savepoint(self) -> _Savepoint:
+        nested = [await s.begin_nested() for s in self._sessions.values()]
+        return _Savepoint(nested, set(self._sessions))
+
+    async def rollback_to(self, savepoint: _Savepoint) -> None:
+        for tx in savepoint.nested:
+            await tx.rollback()
+        # A database first touched after the savepoint holds only the failed item's work.
+        for key in set(self._sessions) - savepoint.sessions_before:
+            session = self._sessions.pop(key)
+            if session is self._batch:
+                self._batch = None
+            await session.rollback()
+            await session.close()
+
+    async def release(self, savepoint: _Savepoint) -> None:
+        for tx in savepoint.nested:
+            await tx.commit()
+
+    async def commit(self) -> None:
+        """Other databases first, batchdb (holding the checkpoint) last."""
+        others = [s for s in self._sessions.values() if s is not self._batch]
+        try:
+            for session in others:
+                await session.commit()
+            if self._batch is not None:
+                await self._batch.commit()
+        finally:
+            await self.close()
+
+    async def rollback(self) -> None:
+        try:
+            for session in self._sessions.values():
+                await session.rollback()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        sessions, self._sessions, self._batch = list(self._sessions.values()), {}, None
+        for session in sessions:
+            await session.close()
+
+
+@dataclass
+class StepContext:
+    """What readers' factories, writers and tasklets see of the running step."""
+
+    job_execution: JobExecution
+    step_execution: StepExecution
+    _stop_requested: Callable[[], bool] = field(repr=False)
+    _uow: UnitOfWork | None = field(default=None, repr=False)
+
+    @property
+    def parameters(self) -> JobParameters:
+        return self.job_execution.parameters
+
+    @property
+    def job_context(self) -> ExecutionContext:
+        """Shared by all steps of the execution (e.g. statistics for a later report step)."""
+        return self.job_execution.context
+
+    @property
+    def step_context(self) -> ExecutionContext:
+        return self.step_execution.context
+
+    @property
+    def stop_requested(self) -> bool:
+        """A long tasklet may poll this and return early; the step then ends STOPPED."""
+        return self._stop_requested()
+
+    async def session(self, engine: AsyncEngine | None = None) -> AsyncSession:
+        """The transaction of this chunk on ``engine`` (default: batchdb); committed for you."""
+        if self._uow is None:
+            raise BatchError("ctx.session() is available inside a writer or a tasklet only")
+        return await self._uow.session(engine)
+
+    def count(self, *, read: int = 0, write: int = 0, filter: int = 0) -> None:
+        """Add to the step's counters (for tasklets; chunk steps count by themselves)."""
+        self.step_execution.read_count += read
+        self.step_execution.write_count += write
+        self.step_execution.filter_count += filter
+
+    def bind(self, uow: UnitOfWork | None) -> None:
+        self._uow = uow
+
+    def extras(self) -> dict[str, Any]:
+        return {"job": self.job_execution.job_name, "step": self.step_execution.step_name}

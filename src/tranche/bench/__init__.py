@@ -1,0 +1,1 @@
+"""Benchmark implementations; each module exposes ``register(app)`` for ``tranche bench``."""

@@ -1,0 +1,430 @@
+"""``tranche bench execution``: the execution service's batch endpoint, old path vs bulk path
+vs the raw database floor, and under concurrent clients.
+
+On fresh PostgreSQL databases (created on ``--dsn``'s server, dropped afterwards) and
+the embedded broker (or ``--bootstrap``):
+
+* **sizes** — for each batch size, p50/p95 of the whole ``POST /api/v1/executions/batch``:
+  the bulk path through a real ``tranche serve execution`` (uvicorn, HTTP on loopback)
+  answering at commit (``EXECUTION_PUBLISH_WAIT_MS=0``) and with the default publish wait
+  (the answer waits for the broker's acks so ``sentTimestamp`` is filled); the bulk path
+  in-process through httpx's ASGI transport; the original's path
+  (``EXECUTION_BATCH_STRATEGY=sequential``, HTTP); and the floor: the same rows written
+  with asyncpg alone (reserve ids, COPY, commit). The contenders take turns, and after
+  each bulk sample the bench waits for the outbox to drain, so every sample starts idle.
+* **concurrency** — N clients each posting ``--batches-per-client`` 1 000-item batches to
+  the service with its default settings: executions/s, errors, p99 commit→broker latency
+  (outbox row written → ``sent_timestamp`` stamped after the ack) and how long after the
+  last response the outbox backlog is back to 0.
+* **pools** — the concurrency run at each ``--pools`` size (overflow 0): what the
+  ``EXECUTION_DB_POOL_SIZE`` default was chosen from.
+* **profile** — pyinstrument over in-process 1 000-item requests (relay off), summed by
+  stage; ``--profile FILE`` keeps the whole tree.
+
+The report goes to docs/benchmarks.md (section ``execution``) with the chart
+docs/benchmarks-execution.png.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from tranche.bench._execution_load import (
+    Floor,
+    OutboxProbe,
+    Served,
+    batch_body,
+    in_process,
+    outbox_probe,
+    pct,
+    scratch_database,
+    served,
+)
+from tranche.bench._execution_report import chart, markdown, profile_stages
+from tranche.bench._report import write_section
+from tranche.core.broker import EmbeddedBroker
+from tranche.core.logging import configure_logging
+
+__all__ = ["main", "register", "run"]
+
+DEFAULT_SIZES = (10, 100, 1000, 5000)
+Say = Callable[[str], None]
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _old_samples(n: int, samples: int) -> int:
+    """The original's path needs seconds per large batch: fewer samples there."""
+    return max(3, min(samples, 10_000 // max(n, 1)))
+
+
+async def _timed(target: Served, body: bytes) -> float:
+    """Milliseconds of one batch request, which must create every item."""
+    start = time.perf_counter()
+    await _ok(target, body)
+    return (time.perf_counter() - start) * 1000
+
+
+async def _sizes(
+    sizes: list[int],
+    samples: int,
+    floor: Floor,
+    new: dict[str, tuple[Served, OutboxProbe]],
+    old: Served,
+    say: Say,
+) -> list[dict[str, Any]]:
+    out = []
+    for n in sizes:
+        body = batch_body(n)
+        say(f"sizes: {n} items ({samples} samples, original path {_old_samples(n, samples)}) …")
+        for target, probe in new.values():
+            await _ok(target, body)
+            await probe.drained()
+        await _ok(old, body)
+        await floor.once(n)
+        await floor.once(n, outbox=True)
+        ms: dict[str, list[float]] = {k: [] for k in ("floor", "floor_outbox", *new, "old")}
+        for i in range(samples):
+            ms["floor"].append(await floor.once(n) * 1000)
+            ms["floor_outbox"].append(await floor.once(n, outbox=True) * 1000)
+            for name, (target, probe) in new.items():
+                ms[name].append(await _timed(target, body))
+                await probe.drained()
+            if i < _old_samples(n, samples):
+                ms["old"].append(await _timed(old, body))
+        row: dict[str, Any] = {"n": n, "samples": samples}
+        for name, values in ms.items():
+            key = {
+                "http": "new",
+                "floor": "floor",
+                "floor_outbox": "floor_outbox",
+                "old": "old",
+            }.get(name, f"new_{name}")
+            row[f"{key}_p50_ms"] = round(statistics.median(values), 2)
+            row[f"{key}_p95_ms"] = round(pct(values, 0.95), 2)
+        row["old_samples"] = len(ms["old"])
+        row["new_over_floor"] = round(row["new_p50_ms"] / row["floor_p50_ms"], 2)
+        row["old_over_new"] = round(row["old_p50_ms"] / row["new_p50_ms"], 2)
+        row["new_over_floor_outbox"] = round(row["new_p50_ms"] / row["floor_outbox_p50_ms"], 2)
+        row["new_asgi_over_floor"] = round(row["new_asgi_p50_ms"] / row["floor_p50_ms"], 2)
+        row["new_wait_over_floor"] = round(row["new_wait_p50_ms"] / row["floor_p50_ms"], 2)
+        row["old_over_new_wait"] = round(row["old_p50_ms"] / row["new_wait_p50_ms"], 2)
+        row["load"] = _load()
+        out.append(row)
+    return out
+
+
+async def _ok(target: Served, body: bytes) -> None:
+    r = await target.post(body)
+    if r.status_code != 201:
+        raise RuntimeError(f"{target.name} answered {r.status_code}: {r.text[:300]}")
+
+
+async def _concurrent(
+    target: Served, probe: OutboxProbe, clients: int, per_client: int, batch: int
+) -> dict[str, Any]:
+    """``clients`` clients, each posting ``per_client`` batches one after another."""
+    body = batch_body(batch)
+    await probe.drained()
+    mark = await probe.mark()
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    async def client() -> None:
+        for _ in range(per_client):
+            start = time.perf_counter()
+            try:
+                r = await target.post(body)
+            except Exception as exc:  # counted, and the run goes on: errors are a result
+                errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            latencies.append((time.perf_counter() - start) * 1000)
+            if r.status_code != 201:
+                errors.append(f"HTTP {r.status_code}: {r.text[:200]}")
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    seconds = time.perf_counter() - start
+    drain = await probe.drained(step_s=0.005)
+    published = await probe.publish_latencies_ms(mark)
+    created = clients * per_client * batch
+    return {
+        "clients": clients,
+        "batch": batch,
+        "batches": clients * per_client,
+        "executions": created,
+        "seconds": round(seconds, 2),
+        "executions_per_s": round(created / seconds),
+        "errors": len(errors),
+        "error_sample": errors[:3],
+        "p50_request_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "p99_request_ms": round(pct(latencies, 0.99), 1) if latencies else None,
+        "p50_publish_ms": round(statistics.median(published), 1) if published else None,
+        "p99_publish_ms": round(pct(published, 0.99), 1) if published else None,
+        "published": len(published),
+        "drain_ms": round(drain * 1000, 1),
+        "load": _load(),
+    }
+
+
+async def _profile(url: str, bootstrap: str, work: Path, n: int, keep: Path | None) -> Any:
+    from pyinstrument import Profiler
+
+    body = batch_body(n)
+    async with in_process(
+        "profiled",
+        url,
+        bootstrap,
+        work,
+        max_batch_size=max(n, 100),
+        publish_wait_ms=0,
+        outbox_relay_enabled=False,
+        create_orders_topic=False,
+    ) as target:
+        for _ in range(3):
+            await _ok(target, body)
+        gc.freeze()  # as tranche serve does
+        profiler = Profiler(interval=0.0005, async_mode="enabled")
+        requests = 10
+        profiler.start()
+        try:
+            for _ in range(requests):
+                await _ok(target, body)
+        finally:
+            profiler.stop()
+            gc.unfreeze()
+    if keep is not None:
+        await asyncio.to_thread(keep.write_text, profiler.output_text(unicode=True, color=False))
+    return profile_stages(profiler.last_session, requests, n)
+
+
+async def run(
+    *,
+    dsn: str,
+    sizes: list[int],
+    samples: int,
+    clients: list[int],
+    per_client: int,
+    batch: int,
+    pools: list[int],
+    inserts: list[int],
+    bootstrap: str | None,
+    profile: bool,
+    profile_file: Path | None,
+    say: Say,
+) -> dict[str, Any]:
+    results: dict[str, Any] = {"load_before": _load(), "cpus": os.cpu_count()}
+    largest = max([*sizes, batch, 100])
+    broker = None
+    if bootstrap is None:
+        broker = EmbeddedBroker()
+        await asyncio.to_thread(broker.start)
+        await broker.wait_ready()
+        bootstrap = broker.bootstrap_servers
+    try:
+        with tempfile.TemporaryDirectory(prefix="tranche-bench-exec-") as tmp:
+            work = Path(tmp)
+            async with AsyncExitStack() as stack:
+                urls = {}
+                for label in ("http", "wait", "old", "asgi"):
+                    urls[label] = await stack.enter_async_context(scratch_database(dsn, label))
+                say("starting three execution services (tranche serve) …")
+                common = {"max_batch_size": largest}
+                http, wait, old = await asyncio.gather(
+                    stack.enter_async_context(
+                        served("http", urls["http"], bootstrap, work, publish_wait_ms=0, **common)
+                    ),
+                    stack.enter_async_context(
+                        served("wait", urls["wait"], bootstrap, work, **common)
+                    ),
+                    stack.enter_async_context(
+                        served(
+                            "old",
+                            urls["old"],
+                            bootstrap,
+                            work,
+                            batch_strategy="sequential",
+                            **common,
+                        )
+                    ),
+                )
+                asgi = await stack.enter_async_context(
+                    in_process("asgi", urls["asgi"], bootstrap, work, publish_wait_ms=0, **common)
+                )
+                # As `tranche serve` does (core.service.run_server): the start-up heap is
+                # left out of full collections.
+                gc.freeze()
+                stack.callback(gc.unfreeze)
+                probes = {
+                    name: await stack.enter_async_context(outbox_probe(urls[name]))
+                    for name in ("http", "wait", "asgi")
+                }
+                floor = await Floor.connect(urls["asgi"])
+                stack.push_async_callback(floor.close)
+                new = {
+                    "http": (http, probes["http"]),
+                    "asgi": (asgi, probes["asgi"]),
+                    "wait": (wait, probes["wait"]),
+                }
+                results["sizes"] = await _sizes(sizes, samples, floor, new, old, say)
+            results["concurrency"] = []
+            for c in clients:
+                say(f"concurrency: {c} clients x {per_client} batches of {batch} …")
+                results["concurrency"].append(
+                    await _pool_run(dsn, bootstrap, work, None, c, per_client, batch)
+                )
+            results["pools"] = []
+            for size in pools:
+                say(f"pool size {size}: {max(clients or [20])} clients …")
+                results["pools"].append(
+                    await _pool_run(
+                        dsn, bootstrap, work, size, max(clients or [20]), per_client, batch
+                    )
+                )
+            results["inserts"] = []
+            for gate in inserts:
+                say(f"{gate} bulk inserts at once: {max(clients or [20])} clients …")
+                results["inserts"].append(
+                    await _pool_run(
+                        dsn,
+                        bootstrap,
+                        work,
+                        None,
+                        max(clients or [20]),
+                        per_client,
+                        batch,
+                        max_concurrent_bulk_inserts=gate,
+                    )
+                )
+            if profile:
+                say("profiling the in-process bulk path …")
+                async with scratch_database(dsn, "prof") as url:
+                    n = max((s for s in sizes if s <= 1000), default=min(sizes))
+                    results["profile"] = await _profile(url, bootstrap, work, n, profile_file)
+    finally:
+        if broker is not None:
+            await asyncio.to_thread(broker.stop)
+    results["load_after"] = _load()
+    return results
+
+
+async def _pool_run(
+    dsn: str,
+    bootstrap: str,
+    work: Path,
+    size: int | None,
+    clients: int,
+    per_client: int,
+    batch: int,
+    **settings: Any,
+) -> dict[str, Any]:
+    """The concurrency run on a fresh database and service with its defaults but
+    ``settings`` and, with ``size``, a pool of that size (overflow 0)."""
+    if size is not None:
+        settings |= {"db_pool_size": size, "db_max_overflow": 0}
+    label = f"pool{size}" if size is not None else "load"
+    async with (
+        scratch_database(dsn, label) as url,
+        served(label, url, bootstrap, work, max_batch_size=max(batch, 100), **settings) as target,
+        outbox_probe(url) as probe,
+    ):
+        await _ok(target, batch_body(batch))
+        row = await _concurrent(target, probe, clients, per_client, batch)
+    return {"pool_size": size, **settings, **row}
+
+
+def _ints(text: str, option: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{option}: comma-separated integers expected") from None
+    if any(v < 1 for v in values):
+        raise typer.BadParameter(f"{option}: values must be at least 1")
+    return values
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("execution")
+    def execution_cmd(
+        dsn: Annotated[
+            str,
+            typer.Option(help="PostgreSQL server: fresh databases are created there and dropped."),
+        ] = "postgresql://postgres@127.0.0.1:5432/postgres",
+        sizes: Annotated[str, typer.Option(help="Batch sizes (max 10 000).")] = "10,100,1000,5000",
+        samples: Annotated[int, typer.Option(min=1, help="Requests per size and path.")] = 20,
+        clients: Annotated[str, typer.Option(help="Concurrent clients per run.")] = "10,20",
+        batches_per_client: Annotated[int, typer.Option(min=1)] = 3,
+        batch: Annotated[
+            int, typer.Option(min=1, max=10_000, help="Items per batch of the concurrent clients.")
+        ] = 1000,
+        pools: Annotated[
+            str, typer.Option(help="Pool sizes to compare under load ('' to skip).")
+        ] = "4,10,20",
+        inserts: Annotated[
+            str,
+            typer.Option(
+                help="EXECUTION_MAX_CONCURRENT_BULK_INSERTS values to compare ('' skips)."
+            ),
+        ] = "1,2,4,8",
+        bootstrap: Annotated[
+            str | None, typer.Option(help="Kafka bootstrap servers (default: embedded broker).")
+        ] = None,
+        profile: Annotated[bool, typer.Option(help="Profile the bulk path.")] = True,
+        profile_file: Annotated[
+            Path | None, typer.Option(help="Write the whole profile tree here.")
+        ] = None,
+        json_out: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+        report: Annotated[
+            bool, typer.Option(help="Write docs/benchmarks.md and the chart.")
+        ] = True,
+    ) -> None:
+        """Batch endpoint: old path vs bulk path vs the database floor, and concurrency."""
+        size_list = _ints(sizes, "--sizes")
+        if not size_list or max(size_list) > 10_000:
+            raise typer.BadParameter("--sizes: between 1 and 10 000 items")
+        configure_logging("WARNING", json=False)
+        say: Say = (lambda _m: None) if json_out else typer.echo
+        results = asyncio.run(
+            run(
+                dsn=dsn,
+                sizes=size_list,
+                samples=samples,
+                clients=_ints(clients, "--clients"),
+                per_client=batches_per_client,
+                batch=batch,
+                pools=_ints(pools, "--pools"),
+                inserts=_ints(inserts, "--inserts"),
+                bootstrap=bootstrap,
+                profile=profile,
+                profile_file=profile_file,
+                say=say,
+            )
+        )
+        if report:
+            chart(results, Path("docs/benchmarks-execution.png"))
+            write_section("execution", markdown(results))
+        if json_out:
+            typer.echo(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
+        else:
+            typer.echo(markdown(results))
+
+
+def main() -> None:
+    """Entry point of ``python benchmarks/execution.py``."""
+    app = typer.Typer(add_completion=False)
+    register(app)
+    app()

@@ -1,0 +1,223 @@
+"""``tranche job run|list|stop|restart``: the doctoral batch jobs from the shell.
+
+``run`` launches a job in this process with the service's settings and shows its
+progress; the execution is recorded in batchdb like any other (history, audit,
+``GET /api/batch/jobs/executions/{id}``). Events it produces go through the
+outbox: with a Kafka cluster configured they are published before the command
+exits; otherwise they wait in batchdb for the running service's relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import Awaitable, Callable
+from datetime import UTC
+from typing import Annotated, TypeVar
+
+import typer
+from prometheus_client import CollectorRegistry
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from tranche.batch import BatchError, BatchStatus, JobExecution
+from tranche.core.logging import configure_logging
+from tranche.core.outbox import Relay, outbox_status
+from tranche.core.service import migrate
+from tranche.core.settings import SettingsError
+from tranche.doctoral.app import SPEC
+from tranche.doctoral.dto import format_duration
+from tranche.doctoral.jobs.common import counts_of
+from tranche.doctoral.runtime import Runtime
+from tranche.doctoral.schemas import create_foreign_schema
+from tranche.doctoral.settings import DoctoralSettings
+
+__all__ = ["NAME", "app"]
+
+NAME = "job"
+app = typer.Typer(no_args_is_help=True, help="The doctoral batch jobs: run, list, stop, restart.")
+console = Console()
+T = TypeVar("T")
+
+
+def _settings() -> DoctoralSettings:
+    try:
+        return SPEC.load_settings()
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+async def _runtime(settings: DoctoralSettings) -> Runtime:
+    await migrate(SPEC, settings, sqlite_only=True)
+    runtime = Runtime.build(settings)
+    if settings.embedded:
+        for db in runtime.sources.foreign():
+            await create_foreign_schema(db.engine, db.name)
+    return runtime
+
+
+def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    settings = _settings()
+    configure_logging("WARNING", json=False)
+
+    async def go() -> T:
+        runtime = await _runtime(settings)
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.close()
+
+    try:
+        return asyncio.run(go())
+    except BatchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _describe(execution: JobExecution) -> str:
+    steps = ", ".join(
+        f"{s.step_name}: read {s.read_count}, wrote {s.write_count}"
+        for s in execution.step_executions
+    )
+    return steps or "starting"
+
+
+async def _follow(runtime: Runtime, execution_id: int, total: int | None) -> JobExecution:
+    """A progress bar over the items read (a spinner when the total is unknown)."""
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
+    columns += [MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("starting", total=total or None)
+        waiting = asyncio.ensure_future(runtime.launcher.wait(execution_id))
+        while not waiting.done():
+            current = await runtime.repository.get_job_execution(execution_id)
+            if current is not None:
+                read = sum(s.read_count for s in current.step_executions)
+                progress.update(task, description=_describe(current), completed=read)
+            await asyncio.wait([waiting], timeout=0.3)
+        final = waiting.result()
+        progress.update(task, completed=sum(s.read_count for s in final.step_executions))
+        return final
+
+
+async def _estimate(runtime: Runtime, job_name: str) -> int | None:
+    spec = runtime.spec(job_name)
+    return None if spec.estimate is None else await spec.estimate(runtime.clock())
+
+
+async def _flush(runtime: Runtime, timeout_s: float = 30.0) -> str:
+    settings = runtime.settings
+    pending = (await outbox_status(runtime.sources.batchdb)).pending
+    if not pending:
+        return "no events waiting"
+    if not settings.kafka.bootstrap_servers:
+        return f"{pending} events wait in batchdb's outbox for the service's relay"
+    relay = Relay(
+        runtime.sources.batchdb,
+        settings.kafka,
+        settings.outbox(),
+        CollectorRegistry(),
+        name="job-cli",
+    )
+    await relay.start()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while pending and loop.time() < deadline:
+            await asyncio.sleep(0.2)
+            pending = (await outbox_status(runtime.sources.batchdb)).pending
+    finally:
+        await relay.stop()
+    return f"{pending} events still waiting in the outbox" if pending else "events published"
+
+
+@app.command()
+def run(
+    job_name: Annotated[
+        str, typer.Argument(metavar="JOB", help="tokenCleanupJob, dureeDoctoratAlertJob")
+    ],
+) -> None:
+    """Run one job now, in this process, and show its progress and counts."""
+
+    async def work(runtime: Runtime) -> JobExecution:
+        total = await _estimate(runtime, job_name)
+        execution_id = await runtime.start(job_name, f"cli:{getpass.getuser()}")
+        console.print(f"[bold]{job_name}[/] execution {execution_id} started")
+        try:
+            execution = await _follow(runtime, execution_id, total)
+        except asyncio.CancelledError:
+            await runtime.launcher.stop(execution_id)
+            raise
+        console.print(await _flush(runtime))
+        return execution
+
+    execution = _with_runtime(work)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(counts_of(execution).items())) or "no items"
+    console.print(
+        f"[bold]{job_name}[/] execution {execution.id}: {execution.status.value} "
+        f"in {format_duration(execution.duration)} ({counts})"
+    )
+    if execution.status is not BatchStatus.COMPLETED:
+        console.print(
+            f"exit: {execution.exit_status.exit_code} {execution.exit_status.exit_description}"
+        )
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_jobs() -> None:
+    """The jobs, their schedules and their last execution."""
+
+    async def work(runtime: Runtime) -> Table:
+        fire = runtime.scheduler.next_fire_times()
+        table = Table(title="doctoral jobs")
+        for col in ("job", "cron", "next fire (UTC)", "last execution", "status"):
+            table.add_column(col)
+        for name, spec in runtime.specs.items():
+            last = await runtime.repository.last_job_execution(name)
+            nxt = fire.get(name)
+            table.add_row(
+                name,
+                spec.cron,
+                nxt.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if nxt else "-",
+                str(last.id) if last else "-",
+                last.status.value if last else "-",
+            )
+        return table
+
+    console.print(_with_runtime(work))
+
+
+@app.command()
+def stop(execution_id: Annotated[int, typer.Argument(help="Execution id")]) -> None:
+    """Ask a running execution to stop after its current chunk (in whichever process runs it)."""
+    status = _with_runtime(lambda runtime: runtime.launcher.stop(execution_id))
+    console.print(f"execution {execution_id}: {status.value}")
+
+
+@app.command()
+def restart(
+    execution_id: Annotated[int, typer.Argument(help="A FAILED or STOPPED execution")],
+) -> None:
+    """Restart a failed or stopped execution from its last committed chunk."""
+
+    async def work(runtime: Runtime) -> JobExecution:
+        new_id = await runtime.launcher.restart(execution_id)
+        console.print(f"execution {execution_id} restarted as {new_id}")
+        execution = await _follow(runtime, new_id, None)
+        console.print(await _flush(runtime))
+        return execution
+
+    execution = _with_runtime(work)
+    console.print(f"execution {execution.id}: {execution.status.value}")
+    if execution.status is not BatchStatus.COMPLETED:
+        raise typer.Exit(1)

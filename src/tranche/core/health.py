@@ -1,0 +1,62 @@
+"""Spring Boot-style health: named components, ``liveness`` and ``readiness`` groups.
+
+The originals' deployments probe ``/actuator/health/liveness`` and
+``/actuator/health/readiness``; the body keeps Spring's shape
+(``{"status": "UP", "components": {name: {"status", "details"}}}``) and a DOWN
+status answers 503, as Spring does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Health", "HealthCheck"]
+
+HealthCheck = Callable[[], Awaitable[dict[str, Any] | None]]
+
+
+@dataclass
+class _Component:
+    check: HealthCheck
+    groups: frozenset[str]
+
+
+@dataclass
+class Health:
+    """Registry of health checks. A check returns details (or None) when UP and raises when DOWN."""
+
+    timeout_s: float = 5.0
+    _components: dict[str, _Component] = field(default_factory=dict)
+
+    def add(self, name: str, check: HealthCheck, groups: Iterable[str] = ("readiness",)) -> None:
+        self._components[name] = _Component(check, frozenset(groups))
+
+    @property
+    def groups(self) -> set[str]:
+        return {"liveness", "readiness"} | {g for c in self._components.values() for g in c.groups}
+
+    async def _run(self, check: HealthCheck) -> dict[str, Any]:
+        try:
+            details = await asyncio.wait_for(check(), self.timeout_s)
+        except Exception as exc:
+            # Only the exception type and message: never a stack or a connection string.
+            return {"status": "DOWN", "details": {"error": f"{type(exc).__name__}: {exc}"[:300]}}
+        out: dict[str, Any] = {"status": "UP"}
+        if details:
+            out["details"] = details
+        return out
+
+    async def report(self, group: str | None = None) -> dict[str, Any]:
+        chosen = {n: c for n, c in self._components.items() if group is None or group in c.groups}
+        results = await asyncio.gather(*(self._run(c.check) for c in chosen.values()))
+        components = dict(zip(chosen, results, strict=True))
+        up = all(r["status"] == "UP" for r in results)
+        body: dict[str, Any] = {"status": "UP" if up else "DOWN"}
+        if components:
+            body["components"] = components
+        if group is None:
+            body["groups"] = sorted(self.groups)
+        return body

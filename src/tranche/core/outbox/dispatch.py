@@ -1,0 +1,251 @@
+"""One relay round: publish the claimed rows, decide each row's fate, write it down.
+
+:func:`publish_round` talks only to the broker (so the SQLite relay can run it
+outside any transaction); :func:`record_round` writes the outcome and runs the
+after-send hooks in the caller's transaction. A row the broker acknowledged
+becomes SENT; a row the broker could not be reached for is left untouched (no
+attempt is charged: an outage must not kill events); a rejected row is charged
+an attempt and retried after a backoff, or — attempts exhausted, or never
+sendable — published to ``<topic>.dlq`` and marked DEAD.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tranche.core.logging import get_logger
+from tranche.core.outbox import store
+from tranche.core.outbox.enqueue import EVENT_ID_HEADER, decode_headers
+from tranche.core.outbox.publisher import Delivered, Publisher, Record, record_size
+from tranche.core.outbox.settings import OutboxSettings
+from tranche.core.outbox.store import Row
+from tranche.core.resilience import Backoff
+
+__all__ = [
+    "Hook",
+    "RoundResult",
+    "SentEvent",
+    "dlq_record",
+    "has_writes",
+    "publish_round",
+    "record_round",
+]
+
+log = get_logger(__name__)
+
+DLQ_SUFFIX = ".dlq"
+
+
+@dataclass(frozen=True)
+class SentEvent:
+    """An event the broker acknowledged, as the after-send hooks see it."""
+
+    event_id: str
+    topic: str
+    key: str | None
+    value: bytes
+    headers: dict[str, bytes]
+    partition: int
+    offset: int
+
+
+Hook = Callable[[AsyncSession, Sequence[SentEvent]], Awaitable[None]]
+
+
+@dataclass
+class RoundResult:
+    #: Built only for topics with hooks (thousands per second otherwise go unused).
+    sent: list[SentEvent] = field(default_factory=list)
+    sent_seqs: list[int] = field(default_factory=list)
+    sent_ids: list[str] = field(default_factory=list)
+    sent_topics: list[str] = field(default_factory=list)
+    #: Rows the broker could not be reached for: left as they were.
+    unsent_seqs: list[int] = field(default_factory=list)
+    retry: list[dict[str, Any]] = field(default_factory=list)
+    dead: list[dict[str, Any]] = field(default_factory=list)
+    dead_topics: list[str] = field(default_factory=list)
+    failed_topics: list[str] = field(default_factory=list)
+    retried_topics: list[str] = field(default_factory=list)
+    hook_failed_topics: list[str] = field(default_factory=list)
+    unavailable: str | None = None
+    broker_answered: bool = False
+
+
+def _record(row: Row) -> Record:
+    headers = [(EVENT_ID_HEADER, row.event_id.encode())]
+    if row.headers:
+        headers += decode_headers(row.headers)
+    key = row.key.encode() if row.key is not None else None
+    return Record(row.topic, key, row.payload, headers)
+
+
+def _change(
+    row: Row, attempts: int, error: str, first: datetime, now: datetime, due: datetime
+) -> dict[str, Any]:
+    return {
+        "b_seq": row.seq,
+        "attempts": attempts,
+        "available_at": due,
+        "last_error": error,
+        "first_attempt_at": first,
+        "last_attempt_at": now,
+    }
+
+
+def dlq_record(
+    row: Row, error: str, attempts: int, first: datetime, now: datetime, max_bytes: int
+) -> Record:
+    """The dead letter: same key and value, original headers, and why it died."""
+    rec = _record(row)
+    headers = [
+        *rec.headers,
+        ("dlq-original-topic", row.topic.encode()),
+        ("dlq-error", error[:1000].encode()),
+        ("dlq-attempts", str(attempts).encode()),
+        ("dlq-first-attempt-at", first.isoformat().encode()),
+        ("dlq-last-attempt-at", now.isoformat().encode()),
+        ("dlq-created-at", row.created_at.isoformat().encode()),
+    ]
+    value = rec.value
+    if record_size(Record(row.topic + DLQ_SUFFIX, rec.key, value, headers)) > max_bytes:
+        # Too large for the broker: the full value stays in the outbox row for replay.
+        headers.append(("dlq-value-omitted-bytes", str(len(value)).encode()))
+        value = b""
+    return Record(row.topic + DLQ_SUFFIX, rec.key, value, headers)
+
+
+async def publish_round(
+    publisher: Publisher,
+    rows: Sequence[Row],
+    settings: OutboxSettings,
+    backoff: Backoff,
+    now: datetime,
+    hooked: Collection[str] = (),
+) -> RoundResult:
+    res = RoundResult()
+    doomed: list[tuple[Row, str, int, datetime]] = []
+    to_send: list[Row] = []
+    for row in rows:
+        if row.defect is not None:
+            doomed.append((row, row.defect, row.attempts, row.first_attempt_at or now))
+        elif backoff.exhausted(row.attempts):
+            # An earlier round gave up on it but could not reach the dead-letter topic.
+            error = row.last_error or "attempts exhausted"
+            doomed.append((row, error, row.attempts, row.first_attempt_at or now))
+        else:
+            to_send.append(row)
+
+    records = [_record(r) for r in to_send]
+    outcomes = await publisher.publish(records) if records else []
+    for row, rec, out in zip(to_send, records, outcomes, strict=True):
+        if isinstance(out, Delivered):
+            res.broker_answered = True
+            res.sent_seqs.append(row.seq)
+            res.sent_ids.append(row.event_id)
+            res.sent_topics.append(row.topic)
+            if row.topic in hooked:
+                res.sent.append(
+                    SentEvent(
+                        row.event_id,
+                        row.topic,
+                        row.key,
+                        rec.value,
+                        dict(rec.headers),
+                        out.partition,
+                        out.offset,
+                    )
+                )
+            continue
+        res.failed_topics.append(row.topic)
+        if out.kind == "unavailable":
+            res.unavailable = out.error
+            res.unsent_seqs.append(row.seq)
+            res.retried_topics.append(row.topic)
+            continue
+        res.broker_answered = True
+        attempts = row.attempts + 1
+        first = row.first_attempt_at or now
+        if out.kind == "permanent" or backoff.exhausted(attempts):
+            doomed.append((row, out.error, attempts, first))
+        else:
+            due = now + timedelta(seconds=backoff.delay_after(attempts))
+            res.retry.append(_change(row, attempts, out.error, first, now, due))
+            res.retried_topics.append(row.topic)
+            log.warning("outbox_publish_retry", topic=row.topic, attempts=attempts, error=out.error)
+
+    if doomed:
+        await _bury(publisher, doomed, settings, now, res)
+    return res
+
+
+async def _bury(
+    publisher: Publisher,
+    doomed: list[tuple[Row, str, int, datetime]],
+    settings: OutboxSettings,
+    now: datetime,
+    res: RoundResult,
+) -> None:
+    if not settings.dlq_enabled:
+        for row, error, attempts, first in doomed:
+            res.dead.append(_change(row, attempts, error, first, now, now))
+            res.dead_topics.append(row.topic)
+        return
+    letters = [dlq_record(*d, now, settings.max_message_bytes) for d in doomed]
+    outcomes = await publisher.publish(letters)
+    for (row, error, attempts, first), out in zip(doomed, outcomes, strict=True):
+        if isinstance(out, Delivered):
+            res.broker_answered = True
+        elif out.kind == "unavailable":
+            # Keep it PENDING; the next round sends the dead letter again.
+            res.unavailable = out.error
+            res.retry.append(_change(row, attempts, error, first, now, now))
+            continue
+        else:
+            res.broker_answered = True
+            error = f"{error}; dead-letter publish failed: {out.error}"
+        res.dead.append(_change(row, attempts, error, first, now, now))
+        res.dead_topics.append(row.topic)
+        log.error("outbox_dead", topic=row.topic, attempts=attempts, error=error)
+
+
+def has_writes(res: RoundResult) -> bool:
+    return bool(res.sent_seqs or res.retry or res.dead)
+
+
+async def record_round(
+    session: AsyncSession,
+    res: RoundResult,
+    hooks: Mapping[str, Sequence[Hook]],
+    now: datetime,
+    premarked: bool = False,
+) -> None:
+    """Write the round's outcome and run the hooks, in ``session``'s transaction.
+
+    ``premarked``: the rows were claimed with :func:`store.claim_and_mark`, so the sent
+    ones are already SENT and the unsent ones go back to PENDING.
+    """
+    if premarked:
+        await store.unmark(session, res.unsent_seqs)
+    else:
+        await store.mark_sent(session, res.sent_seqs, now)
+    by_topic: dict[str, list[SentEvent]] = {}
+    for ev in res.sent:
+        if ev.topic in hooks:
+            by_topic.setdefault(ev.topic, []).append(ev)
+    for topic, events in by_topic.items():
+        for hook in hooks[topic]:
+            try:
+                # A failing hook must not send the events again and again: its own
+                # writes roll back, the rows are still marked SENT.
+                async with session.begin_nested():
+                    await hook(session, events)
+            except Exception:
+                log.exception("outbox_hook_failed", topic=topic, events=len(events))
+                res.hook_failed_topics.append(topic)
+    await store.mark_retry(session, res.retry)
+    await store.mark_dead(session, res.dead)

@@ -1,0 +1,366 @@
+"""The relay: a task in the app's lifespan that moves outbox rows to Kafka.
+
+On PostgreSQL and MariaDB a round is one transaction: claim rows
+(``FOR UPDATE SKIP LOCKED``, READ COMMITTED so MariaDB takes no gap locks that
+would block the app's inserts), publish, mark SENT and run the hooks, commit.
+Several replicas relay one table at once, and a relay killed between publish
+and commit leaves its rows PENDING, to be sent again (at-least-once; the
+duplicate carries the same ``event-id``). SQLite has no row locks: one relay
+reads, publishes outside any transaction (a long read would make its later
+write fail with SQLITE_BUSY_SNAPSHOT), then records the outcome.
+
+The relay wakes when this process commits new rows (see ``wake``) and polls
+otherwise. While the circuit is open it claims nothing: rows stay PENDING.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tranche.core.db import Database
+from tranche.core.logging import get_logger
+from tranche.core.outbox import store, wake
+from tranche.core.outbox.dispatch import (
+    Hook,
+    RoundResult,
+    has_writes,
+    publish_round,
+    record_round,
+)
+from tranche.core.outbox.metrics import OutboxMetrics
+from tranche.core.outbox.publisher import BrokerUnavailableError, Publisher
+from tranche.core.outbox.settings import OutboxSettings
+from tranche.core.resilience import BreakerState, CircuitBreaker
+from tranche.core.settings import KafkaSettings
+
+__all__ = ["Relay", "utc_now"]
+
+log = get_logger(__name__)
+
+STATS_INTERVAL_S = 5.0
+PURGE_CHUNK = 5000
+STOP_GRACE_S = 10.0
+ANALYZE_INTERVAL_S = 60.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Waiter:
+    def __init__(self, ids: Collection[str]) -> None:
+        self.remaining = set(ids)
+        self.found: set[str] = set()
+        self.done = asyncio.Event()
+
+    def resolve(self, ids: Collection[str]) -> None:
+        hit = self.remaining.intersection(ids)
+        if hit:
+            self.remaining -= hit
+            self.found |= hit
+            if not self.remaining:
+                self.done.set()
+
+
+class Relay:
+    """Publishes the outbox of ``db``; start it in the app's lifespan, stop it on shutdown."""
+
+    def __init__(
+        self,
+        db: Database,
+        kafka: KafkaSettings,
+        settings: OutboxSettings,
+        registry: CollectorRegistry,
+        *,
+        name: str = "outbox",
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.name = name
+        self._db = db
+        self._settings = settings
+        self._clock = clock
+        self._backoff = settings.backoff()
+        self._metrics = OutboxMetrics.for_registry(registry)
+        self._publisher = (
+            Publisher(kafka, settings.max_message_bytes) if settings.relay_enabled else None
+        )
+        self._breaker = CircuitBreaker(
+            settings.breaker_failure_threshold,
+            settings.breaker_reset_ms / 1000,
+            clock=lambda: self._clock().timestamp(),
+            on_change=self._on_breaker,
+        )
+        self._metrics.circuit_state.set(BreakerState.CLOSED)
+        self._locking = db.dialect in ("postgresql", "mysql")
+        self._hooks: dict[str, list[Hook]] = {}
+        self._waiters: dict[str, list[_Waiter]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._topics: set[str] = set()
+        self._next_housekeeping = 0.0
+        self._next_analyze = 0.0
+
+    # -- lifecycle -----------------------------------------------------------------
+    def on_sent(self, topic: str, hook: Hook) -> None:
+        """Run ``hook`` for ``topic``'s events in the transaction that marks them SENT."""
+        self._hooks.setdefault(topic, []).append(hook)
+
+    async def start(self) -> None:
+        if self._task is not None or self._publisher is None:
+            return
+        self._stopping = False
+        wake.register(self._db.engine.sync_engine, self.notify)
+        self._task = asyncio.create_task(self._run(), name=f"relay:{self.name}")
+        log.info("outbox_relay_started", relay=self.name, database=self._db.name)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        wake.unregister(self._db.engine.sync_engine, self.notify)
+        try:
+            if task is not None:
+                self._stopping = True
+                self._wake.set()
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_S)
+                except TimeoutError:
+                    # Mid-publish on a slow broker: the open transaction rolls back and
+                    # the rows stay PENDING for the next start.
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        finally:
+            if self._publisher is not None:
+                await self._publisher.close()
+        log.info("outbox_relay_stopped", relay=self.name)
+
+    def notify(self) -> None:
+        """Wake the relay now (called after each commit that enqueued events)."""
+        self._wake.set()
+
+    @property
+    def circuit(self) -> BreakerState:
+        return self._breaker.state
+
+    def _on_breaker(self, state: BreakerState) -> None:
+        self._metrics.circuit_state.set(state)
+        log.warning("outbox_circuit", relay=self.name, state=state.name.lower())
+
+    # -- loop ----------------------------------------------------------------------
+    async def _run(self) -> None:
+        workers = self._settings.relay_concurrency if self._locking else 1
+        await asyncio.gather(*(self._worker(i) for i in range(workers)))
+
+    async def _worker(self, index: int) -> None:
+        """One round after another; on PostgreSQL/MariaDB several overlap (SKIP LOCKED)."""
+        poll = self._settings.poll_interval_ms / 1000
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                handled = await self._round()
+            except Exception:
+                # A half-open probe that died here must not hold the only permit.
+                self._breaker.release()
+                log.exception("outbox_round_failed", relay=self.name)
+                handled = 0
+            if index == 0:
+                await self._housekeeping()
+            if self._stopping:
+                break
+            if handled >= self._settings.batch_size:
+                self._wake.set()  # more is waiting: rouse the other workers too
+                continue
+            wait = poll
+            if self._breaker.state is BreakerState.OPEN:
+                wait = max(self._breaker.retry_in(), 0.01)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def _round(self) -> int:
+        if not self._breaker.allow():
+            return 0
+        limit = self._settings.batch_size
+        if not self._locking:
+            return await self._round_unlocked(limit)
+        premark = self._db.dialect == "postgresql"
+        async with self._db.sessions() as session:
+            await self._begin(session)
+            if premark:
+                rows, blocked = await store.claim_and_mark(session, limit, self._clock())
+                if blocked:
+                    await store.unmark(session, [r.seq for r in blocked])
+            else:
+                rows = await store.claim(session, limit, self._clock(), lock=True)
+                rows, _ = await store.split_blocked(session, rows) if rows else (rows, [])
+            if not rows:
+                await session.rollback()
+                return await self._idle()
+            res = await self._publish(rows)
+            if has_writes(res):
+                await record_round(session, res, self._hooks, self._clock(), premarked=premark)
+                await session.commit()
+            else:
+                await session.rollback()  # the broker was unreachable: leave everything as is
+        self._committed(res)
+        return len(rows)
+
+    async def _round_unlocked(self, limit: int) -> int:
+        """SQLite: read, publish outside any transaction, then record (one relay only)."""
+        async with self._db.sessions() as session:
+            rows = await store.claim(session, limit, self._clock(), lock=False)
+            rows, _ = await store.split_blocked(session, rows) if rows else (rows, [])
+            await session.rollback()
+        if not rows:
+            return await self._idle()
+        res = await self._publish(rows)
+        if has_writes(res):
+            async with self._db.sessions() as session:
+                await record_round(session, res, self._hooks, self._clock())
+                await session.commit()
+        self._committed(res)
+        return len(rows)
+
+    async def _begin(self, session: AsyncSession) -> None:
+        options = {"isolation_level": "READ COMMITTED"} if self._db.dialect == "mysql" else {}
+        await session.connection(execution_options=options)
+
+    async def _publish(self, rows: Sequence[store.Row]) -> RoundResult:
+        assert self._publisher is not None
+        now = self._clock()
+        res = await publish_round(
+            self._publisher, rows, self._settings, self._backoff, now, self._hooks
+        )
+        if res.unavailable is not None:
+            self._breaker.record_failure(res.unavailable)
+            log.warning("outbox_broker_unavailable", relay=self.name, error=res.unavailable)
+            # Start over with fresh connections and metadata: a broker that came back
+            # without its topics (the embedded one keeps them in memory) must be asked
+            # for them again, or it acknowledges records it then drops.
+            await self._publisher.reset()
+        elif res.broker_answered:
+            self._breaker.record_success()
+        else:
+            self._breaker.release()
+        return res
+
+    async def _idle(self) -> int:
+        """Nothing to send: a half-open circuit probes the broker with a metadata request."""
+        if self._breaker.state is BreakerState.HALF_OPEN:
+            assert self._publisher is not None
+            try:
+                await self._publisher.ping()
+            except BrokerUnavailableError as exc:
+                self._breaker.record_failure(str(exc))
+            else:
+                self._breaker.record_success()
+        return 0
+
+    def _committed(self, res: RoundResult) -> None:
+        m = self._metrics
+        for topic, n in Counter(res.sent_topics).items():
+            m.published.labels(topic).inc(n)
+        for counter, topics in (
+            (m.failed, res.failed_topics),
+            (m.retried, res.retried_topics),
+            (m.dead, res.dead_topics),
+            (m.hook_failed, res.hook_failed_topics),
+        ):
+            for topic, n in Counter(topics).items():
+                counter.labels(topic).inc(n)
+        self._topics.update(res.sent_topics)
+        if res.sent_ids and self._waiters:
+            for event_id in self._waiters.keys() & res.sent_ids:
+                for waiter in self._waiters.get(event_id, ()):
+                    waiter.resolve((event_id,))
+
+    async def _housekeeping(self) -> None:
+        if time.monotonic() < self._next_housekeeping:
+            return
+        self._next_housekeeping = time.monotonic() + STATS_INTERVAL_S
+        try:
+            now = self._clock()
+            async with self._db.sessions() as session:
+                pending, dead = await store.table_stats(session, now)
+                self._metrics.set_table_stats(pending, dead, self._topics)
+                self._topics.update(pending, dead)
+                backlog = sum(n for n, _ in pending.values())
+                if (
+                    self._db.dialect == "postgresql"
+                    and backlog > 10 * self._settings.batch_size
+                    and time.monotonic() > self._next_analyze
+                ):
+                    # Fresh statistics keep the claim on the index; with stale ones the
+                    # planner may scan the whole backlog every round.
+                    await session.execute(text("ANALYZE outbox"))
+                    self._next_analyze = time.monotonic() + ANALYZE_INTERVAL_S
+                hours = self._settings.sent_retention_hours
+                if hours > 0:
+                    purged = await store.purge_sent(
+                        session, now - timedelta(hours=hours), PURGE_CHUNK
+                    )
+                    await session.commit()
+                    if purged:
+                        log.info("outbox_purged", relay=self.name, rows=purged)
+        except Exception:
+            log.exception("outbox_housekeeping_failed", relay=self.name)
+
+    # -- callers -------------------------------------------------------------------
+    async def wait_sent(self, event_ids: Collection[str], timeout_s: float) -> set[str]:
+        """The ids among ``event_ids`` confirmed SENT within ``timeout_s`` (by any replica)."""
+        waiter = _Waiter(event_ids)
+        if not waiter.remaining:
+            return set()
+        for event_id in waiter.remaining:
+            self._waiters.setdefault(event_id, []).append(waiter)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout_s, 0.0)
+        poll = self._settings.poll_interval_ms / 1000
+        try:
+            while waiter.remaining:
+                # Another replica may have sent them: the table is the source of truth.
+                await self._check_table(waiter)
+                left = deadline - loop.time()
+                if not waiter.remaining or left <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.done.wait(), min(left, poll))
+        finally:
+            for event_id in event_ids:
+                waiters = self._waiters.get(event_id)
+                if waiters is not None:
+                    with contextlib.suppress(ValueError):
+                        waiters.remove(waiter)
+                    if not waiters:
+                        del self._waiters[event_id]
+        return waiter.found
+
+    async def _check_table(self, waiter: _Waiter) -> None:
+        try:
+            async with self._db.sessions() as session:
+                waiter.resolve(await store.sent_among(session, waiter.remaining))
+        except Exception as exc:
+            log.warning("outbox_wait_sent_check_failed", error=f"{type(exc).__name__}: {exc}")
+
+    async def health(self) -> dict[str, Any]:
+        """Broker details when reachable; raises when it is not or the circuit is open."""
+        if self._publisher is None:
+            return {"relay": "disabled"}
+        state = self._breaker.state
+        if state is BreakerState.OPEN:
+            raise BrokerUnavailableError(
+                f"circuit open for {self._breaker.retry_in():.0f}s more; "
+                f"last error: {self._breaker.last_error}"
+            )
+        details = await self._publisher.ping()
+        details["circuit"] = state.name.lower()
+        return details

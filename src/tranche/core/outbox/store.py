@@ -1,0 +1,280 @@
+"""The relay's SQL: claim rows, keep per-key order, record outcomes, table statistics, purge."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy import BigInteger, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tranche.core.outbox.table import MAX_ERROR, OutboxStatus, outbox_table
+
+__all__ = [
+    "Row",
+    "claim",
+    "claim_and_mark",
+    "mark_dead",
+    "mark_retry",
+    "mark_sent",
+    "purge_sent",
+    "sent_among",
+    "split_blocked",
+    "table_stats",
+    "unmark",
+]
+
+t = outbox_table
+PENDING = OutboxStatus.PENDING.value
+
+
+class Row(NamedTuple):
+    seq: int
+    event_id: str
+    topic: str
+    key: str | None
+    payload: bytes
+    headers: str | None
+    attempts: int
+    defect: str | None
+    last_error: str | None
+    created_at: datetime
+    first_attempt_at: datetime | None
+
+
+_ROW_COLUMNS = (
+    t.c.seq,
+    t.c.event_id,
+    t.c.topic,
+    t.c.key,
+    t.c.payload,
+    t.c.headers,
+    t.c.attempts,
+    t.c.defect,
+    t.c.last_error,
+    t.c.created_at,
+    t.c.first_attempt_at,
+)
+
+
+async def claim(session: AsyncSession, limit: int, now: datetime, lock: bool) -> list[Row]:
+    """The first ``limit`` due PENDING rows in ``seq`` order; locked (SKIP LOCKED) when ``lock``."""
+    stmt = (
+        select(*_ROW_COLUMNS)
+        .where(t.c.status == PENDING, t.c.available_at <= now)
+        .order_by(t.c.seq)
+        .limit(limit)
+    )
+    if lock:
+        stmt = stmt.with_for_update(skip_locked=True)
+    result = await session.execute(stmt)
+    return list(map(Row._make, result.all()))
+
+
+# Claim, mark SENT and find the earlier PENDING rows of other holders, in one round trip.
+# The data-modifying CTE's effects are invisible to the rest of the statement, so
+# "earlier" still sees the picked rows as PENDING and leaves them out explicitly.
+_PG_CLAIM = text(
+    """
+WITH picked AS (
+    SELECT seq FROM outbox
+    WHERE status = 'PENDING' AND available_at <= :now
+    ORDER BY seq LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+), marked AS (
+    UPDATE outbox SET status = 'SENT', sent_at = :now
+    FROM picked WHERE outbox.seq = picked.seq
+    RETURNING outbox.seq, outbox.event_id, outbox.topic, outbox.key, outbox.payload,
+              outbox.headers, outbox.attempts, outbox.defect, outbox.last_error,
+              outbox.created_at, outbox.first_attempt_at
+), earlier AS (
+    SELECT o.seq, o.topic, o.key FROM outbox o
+    WHERE o.status = 'PENDING' AND o.key IS NOT NULL
+      AND o.seq < (SELECT max(seq) FROM picked)
+      AND o.seq NOT IN (SELECT seq FROM picked)
+)
+SELECT true AS mine, m.* FROM marked m
+UNION ALL
+SELECT false, e.seq, NULL, e.topic, e.key, NULL, NULL, 0, NULL, NULL, NULL, NULL FROM earlier e
+"""
+).columns(
+    sa.column("mine", sa.Boolean()),
+    *(sa.column(c.name, c.type) for c in _ROW_COLUMNS),
+)
+
+
+async def claim_and_mark(
+    session: AsyncSession, limit: int, now: datetime
+) -> tuple[list[Row], list[Row]]:
+    """PostgreSQL: claim (SKIP LOCKED) and mark SENT in one statement; (to send, blocked).
+
+    Others see the mark only when the round commits; a round that fails rolls it back.
+    One UPDATE instead of a locking SELECT and an UPDATE halves the row writes. Blocked
+    rows (see :func:`split_blocked`) must be given back with :func:`unmark`.
+    """
+    rows: list[Row] = []
+    foreign: list[tuple[int, str, str]] = []
+    for r in (await session.execute(_PG_CLAIM, {"now": now, "limit": limit})).all():
+        if r[0]:
+            rows.append(Row._make(r[1:]))
+        else:
+            foreign.append((r[1], r[3], r[4]))
+    rows.sort(key=_by_seq)
+    return _split(rows, foreign)
+
+
+def _by_seq(row: Row) -> int:
+    return row.seq
+
+
+async def unmark(session: AsyncSession, seqs: Sequence[int]) -> None:
+    """Undo :func:`claim_and_mark` for rows this round does not send after all."""
+    if seqs:
+        await session.execute(
+            update(t).where(_seq_in(session, seqs)).values(status=PENDING, sent_at=None)
+        )
+
+
+def _seq_in(session: AsyncSession, seqs: Sequence[int]) -> Any:
+    """``seq IN (...)``; on PostgreSQL one array parameter instead of one per row."""
+    if session.get_bind().dialect.name == "postgresql":
+        return t.c.seq == func.any(bindparam("seqs", list(seqs), type_=ARRAY(BigInteger)))
+    return t.c.seq.in_(seqs)
+
+
+async def split_blocked(session: AsyncSession, rows: Sequence[Row]) -> tuple[list[Row], list[Row]]:
+    """``rows`` that may go now, and those with an earlier PENDING row of their key we lack.
+
+    Such a row is being sent by another relay, is waiting for its retry, or was
+    committed late; publishing ours first would break the order per key.
+    """
+    keyed = [r for r in rows if r.key is not None]
+    if not keyed:
+        return list(rows), []
+    mine = {r.seq for r in rows}
+    top = max(r.seq for r in keyed)
+    result = await session.execute(
+        select(t.c.seq, t.c.topic, t.c.key).where(
+            t.c.status == PENDING, t.c.seq < top, t.c.key.is_not(None)
+        )
+    )
+    return _split(rows, [(seq, topic, key) for seq, topic, key in result.all() if seq not in mine])
+
+
+def _split(
+    rows: Sequence[Row], foreign: Sequence[tuple[int, str, str]]
+) -> tuple[list[Row], list[Row]]:
+    """Keep a row unless a PENDING row of its key that is not ours comes before it."""
+    first_foreign: dict[tuple[str, str], int] = {}
+    for seq, topic, key in foreign:
+        k = (topic, key)
+        first_foreign[k] = min(seq, first_foreign.get(k, seq))
+    if not first_foreign:
+        return list(rows), []
+    keep: list[Row] = []
+    blocked: list[Row] = []
+    for r in rows:
+        ok = r.key is None or r.seq < first_foreign.get((r.topic, r.key), r.seq + 1)
+        (keep if ok else blocked).append(r)
+    return keep, blocked
+
+
+async def mark_sent(session: AsyncSession, seqs: Sequence[int], now: datetime) -> None:
+    if seqs:
+        await session.execute(
+            update(t)
+            .where(_seq_in(session, seqs))
+            .values(
+                status=OutboxStatus.SENT.value,
+                sent_at=now,
+                attempts=t.c.attempts + 1,
+                last_attempt_at=now,
+                first_attempt_at=func.coalesce(t.c.first_attempt_at, now),
+            )
+        )
+
+
+def _clip(error: str | None) -> str | None:
+    return None if error is None else error[:MAX_ERROR]
+
+
+async def _per_row(session: AsyncSession, status: str, changes: Iterable[dict[str, Any]]) -> None:
+    params = [{**c, "last_error": _clip(c["last_error"]), "b_status": status} for c in changes]
+    if params:
+        await session.execute(
+            update(t)
+            .where(t.c.seq == bindparam("b_seq"))
+            .values(
+                status=bindparam("b_status"),
+                attempts=bindparam("attempts"),
+                available_at=bindparam("available_at"),
+                last_error=bindparam("last_error"),
+                first_attempt_at=bindparam("first_attempt_at"),
+                last_attempt_at=bindparam("last_attempt_at"),
+                sent_at=None,
+            ),
+            params,
+        )
+
+
+async def mark_retry(session: AsyncSession, changes: Iterable[dict[str, Any]]) -> None:
+    """Rows stay PENDING with a new attempt count and due time (keys as in :func:`_per_row`)."""
+    await _per_row(session, PENDING, changes)
+
+
+async def mark_dead(session: AsyncSession, changes: Iterable[dict[str, Any]]) -> None:
+    await _per_row(session, OutboxStatus.DEAD.value, changes)
+
+
+async def sent_among(session: AsyncSession, event_ids: Iterable[str]) -> set[str]:
+    ids = list(event_ids)
+    found: set[str] = set()
+    for i in range(0, len(ids), 1000):
+        result = await session.execute(
+            select(t.c.event_id).where(
+                t.c.event_id.in_(ids[i : i + 1000]), t.c.status == OutboxStatus.SENT.value
+            )
+        )
+        found.update(result.scalars())
+    return found
+
+
+async def table_stats(
+    session: AsyncSession, now: datetime
+) -> tuple[dict[str, tuple[int, float]], dict[str, int]]:
+    """PENDING count and oldest age (seconds) per topic, and DEAD count per topic."""
+    pending: dict[str, tuple[int, float]] = {}
+    result = await session.execute(
+        select(t.c.topic, func.count(), func.min(t.c.created_at))
+        .where(t.c.status == PENDING)
+        .group_by(t.c.topic)
+    )
+    for topic, count, oldest in result.all():
+        age = max(0.0, (now - oldest).total_seconds())
+        pending[topic] = (int(count), age)
+    dead_result = await session.execute(
+        select(t.c.topic, func.count())
+        .where(t.c.status == OutboxStatus.DEAD.value)
+        .group_by(t.c.topic)
+    )
+    return pending, {topic: int(n) for topic, n in dead_result.all()}
+
+
+async def purge_sent(session: AsyncSession, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` SENT rows sent before ``before``; returns how many."""
+    seqs = list(
+        (
+            await session.execute(
+                select(t.c.seq)
+                .where(t.c.status == OutboxStatus.SENT.value, t.c.sent_at < before)
+                .order_by(t.c.seq)
+                .limit(limit)
+            )
+        ).scalars()
+    )
+    if seqs:
+        await session.execute(delete(t).where(_seq_in(session, seqs)))
+    return len(seqs)

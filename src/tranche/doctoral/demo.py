@@ -1,0 +1,144 @@
+"""The doctoral part of ``tranche demo``: seed the portal, run both jobs over HTTP, show counts.
+
+Runs against the started service like an administrator would: a token as
+user-service issues it (signed with the demo's generated ``JWT_SECRET``),
+``POST /api/batch/jobs/{job}/run``, then ``GET /api/batch/jobs/executions/{id}``
+until the execution ends; the duration alerts are then waited for until the
+broker has acknowledged every one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from tranche.batch import BatchSettings
+from tranche.core.db import Database
+from tranche.core.jwt import issue_token
+from tranche.core.outbox import outbox_table
+from tranche.core.service import DemoContext, DemoLine
+from tranche.doctoral.seed import seed_portal
+from tranche.doctoral.settings import DoctoralSettings
+
+__all__ = ["demo", "demo_overrides"]
+
+JOBS = ("tokenCleanupJob", "dureeDoctoratAlertJob")
+
+
+def demo_overrides(_base_urls: dict[str, str]) -> dict[str, Any]:
+    """A fresh secret per demo (there is no user-service to share one with); no cron firing."""
+    return {
+        "jwt_secret": secrets.token_urlsafe(48),
+        "batch": BatchSettings(scheduler_enabled=False),
+    }
+
+
+def _summary(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing to do"
+
+
+async def _run(client: httpx.AsyncClient, job: str, timeout_s: float = 300.0) -> dict[str, Any]:
+    response = await client.post(f"/api/batch/jobs/{job}/run")
+    response.raise_for_status()
+    execution_id = response.json()["executionId"]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        body: dict[str, Any] = (
+            await client.get(f"/api/batch/jobs/executions/{execution_id}")
+        ).json()
+        if body["status"] not in ("STARTING", "STARTED", "STOPPING"):
+            return body
+        if loop.time() > deadline:
+            raise TimeoutError(f"{job} execution {execution_id} still {body['status']}")
+        await asyncio.sleep(0.2)
+
+
+async def _published(settings: DoctoralSettings, expected: int, timeout_s: float = 60.0) -> int:
+    db = Database.open("batchdb", settings.database_urls()["batchdb"], settings.pool())
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        sent = 0
+        while loop.time() < deadline:
+            async with db.sessions() as s:
+                sent = (
+                    await s.execute(
+                        sa.select(sa.func.count())
+                        .select_from(outbox_table)
+                        .where(
+                            outbox_table.c.topic == settings.notifications_topic,
+                            outbox_table.c.status == "SENT",
+                        )
+                    )
+                ).scalar_one()
+            if sent >= expected:
+                break
+            await asyncio.sleep(0.2)
+        return int(sent)
+    finally:
+        await db.close()
+
+
+async def demo(settings: DoctoralSettings, ctx: DemoContext) -> list[DemoLine]:
+    say = ctx.say
+    now = datetime.now(UTC)
+    say("[bold]doctoral[/] seeding the portal's four databases (Faker fr_FR)")
+    report = await seed_portal(settings.database_urls(), settings.pool(), 1, now)
+    c = report.counts
+    lines = [
+        DemoLine(
+            "doctoral",
+            "seed-demo",
+            f"{c.get('users ROLE_DOCTORANT', 0)} doctorants, "
+            f"{c.get('inscriptions rows', 0)} enrollments, "
+            f"{c.get('refresh_token expired', 0)} expired refresh tokens",
+        )
+    ]
+    assert settings.jwt_secret is not None
+    say(
+        "[bold yellow]doctoral[/] JWT_SECRET was generated for this demo run only; "
+        "a real deployment sets it to user-service's secret"
+    )
+    key = settings.jwt_secret.get_secret_value().encode()
+    admin = issue_token(key, "admin.demo@univ-exemple.fr", ["ROLE_ADMIN"], settings.jwt_issuer)
+    student = issue_token(key, "doctorant@univ-exemple.fr", ["ROLE_DOCTORANT"], settings.jwt_issuer)
+    base = ctx.base_urls["doctoral"]
+    async with httpx.AsyncClient(base_url=base, timeout=30) as anonymous:
+        refused = (await anonymous.get("/api/batch/jobs")).status_code
+        forbidden = (
+            await anonymous.get("/api/batch/jobs", headers={"Authorization": f"Bearer {student}"})
+        ).status_code
+    lines.append(
+        DemoLine("doctoral", "admin API guard", f"no token {refused}, ROLE_DOCTORANT {forbidden}")
+    )
+    alerts = 0
+    async with httpx.AsyncClient(
+        base_url=base, timeout=30, headers={"Authorization": f"Bearer {admin}"}
+    ) as client:
+        for job in JOBS:
+            say(f"[bold]doctoral[/] running {job} through POST /api/batch/jobs/{job}/run")
+            body = await _run(client, job)
+            counts = body.get("counts", {})
+            alerts += int(counts.get("notifications", 0))
+            lines.append(
+                DemoLine(
+                    "doctoral",
+                    f"{job} (execution {body['executionId']})",
+                    f"{body['status']} in {body['duration']}: {_summary(counts)}",
+                )
+            )
+    sent = await _published(settings, alerts)
+    lines.append(
+        DemoLine(
+            "doctoral",
+            f"topic '{settings.notifications_topic}'",
+            f"{sent}/{alerts} RAPPEL_ECHEANCE events acknowledged by the broker",
+        )
+    )
+    return lines

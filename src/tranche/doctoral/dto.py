@@ -1,0 +1,105 @@
+"""The admin API's JSON bodies, with the original's field names (reference §8).
+
+Times are UTC, written as the original's ``LocalDateTime`` was
+(``2024-01-15T02:00:00``, no offset). ``executionId`` is always the batch
+engine's job execution id: the one ``run`` returns, ``executions/{id}`` reads
+and ``stop`` stops.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+__all__ = [
+    "GlobalStats",
+    "JobExecutionDTO",
+    "JobFailure",
+    "JobInfo",
+    "JobStopResponse",
+    "JobTriggerResponse",
+    "format_duration",
+    "local_utc",
+]
+
+
+def local_utc(value: datetime) -> str:
+    """``2024-01-15T02:00:00``: UTC, seconds, no offset (the original's LocalDateTime)."""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+UtcTime = Annotated[
+    datetime,
+    PlainSerializer(local_utc, return_type=str),
+    Field(json_schema_extra={"format": "date-time", "example": "2024-01-15T02:00:00"}),
+]
+
+
+def format_duration(value: timedelta | None) -> str:
+    """``"5m 23s"``, or ``"N/A"`` while unknown (the original's format)."""
+    if value is None:
+        return "N/A"
+    seconds = max(0, int(value.total_seconds()))
+    return f"{seconds // 60}m {seconds % 60}s"
+
+
+class _Dto(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class JobTriggerResponse(_Dto):
+    execution_id: int = Field(alias="executionId")
+    job_name: str = Field(alias="jobName")
+    status: str
+    start_time: UtcTime = Field(alias="startTime")
+    message: str
+
+
+class JobInfo(_Dto):
+    name: str
+    description: str
+    cron_expression: str = Field(alias="cronExpression")
+    next_fire_time: UtcTime | None = Field(alias="nextFireTime")
+    last_execution: UtcTime | None = Field(alias="lastExecution")
+    last_status: str | None = Field(alias="lastStatus")
+    is_running: bool = Field(alias="isRunning")
+
+
+class JobExecutionDTO(_Dto):
+    execution_id: int = Field(alias="executionId")
+    job_name: str = Field(alias="jobName")
+    status: str
+    start_time: UtcTime | None = Field(alias="startTime")
+    end_time: UtcTime | None = Field(alias="endTime")
+    duration: str
+    items_processed: int = Field(alias="itemsProcessed")
+    items_failed: int = Field(alias="itemsFailed")
+    exit_code: str = Field(alias="exitCode")
+    exit_message: str | None = Field(alias="exitMessage")
+    counts: dict[str, int] = Field(description="What the job did: deleted tokens, alerts by type…")
+    triggered_by: str | None = Field(alias="triggeredBy")
+
+
+class JobStopResponse(_Dto):
+    execution_id: int = Field(alias="executionId")
+    status: str
+    message: str
+
+
+class JobFailure(_Dto):
+    job_name: str = Field(alias="jobName")
+    execution_id: int = Field(alias="executionId")
+    failure_time: UtcTime = Field(alias="failureTime")
+    exit_message: str | None = Field(alias="exitMessage")
+
+
+class GlobalStats(_Dto):
+    total_executions: int = Field(alias="totalExecutions")
+    successful_executions: int = Field(alias="successfulExecutions")
+    failed_executions: int = Field(alias="failedExecutions")
+    success_rate: float = Field(alias="successRate", ge=0, le=100)
+    average_duration: str = Field(alias="averageDuration")
+    last_failure: JobFailure | None = Field(alias="lastFailure")

@@ -1,0 +1,1 @@
+"""The doctoral jobs, one module each (reader, processor, writer, job definition)."""

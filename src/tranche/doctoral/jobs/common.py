@@ -1,0 +1,59 @@
+"""What every doctoral job shares: the run instant, the counts it records, its schedule entry."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tranche.batch.job import Job
+from tranche.batch.model import JobExecution
+from tranche.batch.uow import StepContext
+
+__all__ = ["COUNTS_KEY", "RUN_AT", "Estimate", "JobSpec", "add_counts", "counts_of", "run_at"]
+
+#: Job parameter: the instant the job works relative to ("expired at job start").
+RUN_AT = "runAt"
+#: Job-context key of the per-job counts (deleted tokens, alerts per type…).
+COUNTS_KEY = "counts"
+
+
+#: How many items a run at the given instant will read (for progress bars; may drift).
+Estimate = Callable[[datetime], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job with what the API and the scheduler show about it."""
+
+    job: Job
+    cron: str
+    description: str
+    estimate: Estimate | None = None
+
+    @property
+    def name(self) -> str:
+        return self.job.name
+
+
+def run_at(ctx: StepContext) -> datetime:
+    """The ``runAt`` parameter (aware UTC); a restart keeps the original run's instant."""
+    value = ctx.parameters.value(RUN_AT)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    start = ctx.job_execution.start_time or datetime.now(UTC)
+    return start.astimezone(UTC)
+
+
+def add_counts(ctx: StepContext, increments: Mapping[str, int]) -> None:
+    """Add to the job's counts; they commit with the chunk, so a rolled-back chunk adds nothing."""
+    counts = dict(ctx.job_context.get(COUNTS_KEY, {}))
+    for key, n in increments.items():
+        if n:
+            counts[key] = int(counts.get(key, 0)) + n
+    ctx.job_context[COUNTS_KEY] = counts
+
+
+def counts_of(execution: JobExecution) -> dict[str, int]:
+    raw = execution.context.get(COUNTS_KEY, {})
+    return {str(k): int(v) for k, v in raw.items()} if isinstance(raw, dict) else {}

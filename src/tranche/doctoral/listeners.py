@@ -1,0 +1,163 @@
+"""Job listeners every doctoral job carries: history + audit + metrics, failure alerts, anomalies.
+
+After every run: a ``job_execution_history`` row, a ``JOB_EXECUTION`` audit
+entry, metrics and a log line with the job's counts. After a failed run: an
+``ALERTE_SYSTEME``/URGENTE event per admin through the outbox (delivered by
+notification-service) and a direct mail to the same admins — the mail does
+not depend on the broker or on notification-service, one of which may be
+the very thing that is down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tranche.batch.listeners import BatchListener
+from tranche.batch.model import BatchStatus, JobExecution
+from tranche.core.db import Database
+from tranche.core.logging import get_logger
+from tranche.core.outbox import OutboxEvent, enqueue_many
+from tranche.doctoral.audit import AuditEvent, AuditEventType, AuditLog
+from tranche.doctoral.history import record_run
+from tranche.doctoral.jobs.common import counts_of
+from tranche.doctoral.mail import Mailer, admin_emails
+from tranche.doctoral.metrics import DoctoralMetrics
+from tranche.doctoral.notifications import (
+    Priorite,
+    TypeNotification,
+    failure_notification,
+    notification,
+)
+
+__all__ = ["TRIGGERED_BY", "AnomalyNotifier", "FailureNotifier", "RunRecorder"]
+
+log = get_logger(__name__)
+
+#: Non-identifying job parameter naming who started the run (scheduler, cli, an admin's email).
+TRIGGERED_BY = "triggeredBy"
+
+
+def _triggered_by(execution: JobExecution) -> str | None:
+    value = execution.parameters.value(TRIGGERED_BY)
+    return None if value is None else str(value)
+
+
+@dataclass
+class RunRecorder(BatchListener):
+    batchdb: Database
+    audit: AuditLog
+    metrics: DoctoralMetrics
+    _carried: dict[int, dict[str, int]] = field(default_factory=dict)
+
+    async def before_job(self, execution: JobExecution) -> None:
+        # A restart carries the failed attempt's job context (and its counts) over.
+        self._carried[execution.id] = counts_of(execution)
+
+    async def after_job(self, execution: JobExecution) -> None:
+        counts = counts_of(execution)
+        carried = self._carried.pop(execution.id, {})
+        log.info(
+            "job_finished",
+            job=execution.job_name,
+            execution_id=execution.id,
+            status=execution.status.value,
+            counts=counts,
+        )
+        fresh = {k: v - carried.get(k, 0) for k, v in counts.items()}
+        self.metrics.finished(execution, {k: v for k, v in fresh.items() if v > 0})
+        await record_run(self.batchdb, execution, counts, _triggered_by(execution))
+        details = ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "no items"
+        await self.audit.record(
+            AuditEvent(
+                AuditEventType.JOB_EXECUTION,
+                "RUN",
+                execution.status.value,
+                job_name=execution.job_name,
+                execution_id=execution.id,
+                user_id=_triggered_by(execution),
+                details=f"{details}; exit: {execution.exit_status.exit_code}",
+            )
+        )
+
+
+@dataclass
+class FailureNotifier(BatchListener):
+    batchdb: Database
+    userdb: Database
+    topic: str
+    configured_admins: list[str]
+    mailer: Mailer
+
+    async def after_job(self, execution: JobExecution) -> None:
+        if execution.status is not BatchStatus.FAILED:
+            return
+        admins = await admin_emails(self.userdb, self.configured_admins)
+        failed_at = execution.end_time or datetime.now(UTC)
+        message = execution.exit_status.exit_description or "no detail recorded"
+        notes = [
+            failure_notification(
+                email,
+                execution.job_name,
+                execution.id,
+                failed_at,
+                execution.exit_status.exit_code,
+                message,
+                restartable=True,
+            )
+            for email in admins
+        ]
+        if not notes:
+            log.error("job_failure_unnotified", job=execution.job_name, reason="no admin email")
+            return
+        try:
+            async with self.batchdb.transaction() as session:
+                await enqueue_many(
+                    session,
+                    [OutboxEvent(self.topic, execution.job_name, n.to_json()) for n in notes],
+                )
+        except Exception as exc:
+            log.error("job_failure_event_lost", job=execution.job_name, error=str(exc)[:300])
+        await self.mailer.send(admins, notes[0].sujet, notes[0].message_texte)
+
+
+@dataclass
+class AnomalyNotifier(BatchListener):
+    """Tells the admins, once per run, about items the job could not handle on its own."""
+
+    batchdb: Database
+    userdb: Database
+    topic: str
+    configured_admins: list[str]
+    context_key: str
+    what: str
+
+    async def after_job(self, execution: JobExecution) -> None:
+        ids = execution.context.get(self.context_key, [])
+        if not ids:
+            return
+        admins = await admin_emails(self.userdb, self.configured_admins)
+        shown = ", ".join(str(i) for i in ids[:50]) + (" …" if len(ids) > 50 else "")
+        notes = [
+            notification(
+                TypeNotification.ALERTE_SYSTEME,
+                email,
+                f"[Batch] {execution.job_name} : {len(ids)} cas à traiter manuellement",
+                f"{self.what} Identifiants : {shown}",
+                Priorite.HAUTE,
+                {
+                    "evenement": "DATA_ANOMALY",
+                    "jobName": execution.job_name,
+                    "executionId": execution.id,
+                    "identifiants": list(ids),
+                },
+            )
+            for email in admins
+        ]
+        if notes:
+            async with self.batchdb.transaction() as session:
+                await enqueue_many(
+                    session,
+                    [OutboxEvent(self.topic, execution.job_name, n.to_json()) for n in notes],
+                )
+        log.warning("job_anomalies", job=execution.job_name, count=len(ids), ids=ids[:50])

@@ -1,0 +1,86 @@
+"""Mail to the portal's administrators (aiosmtplib), and who they are.
+
+Admins are userdb's enabled users holding ROLE_ADMIN, plus
+``DOCTORAL_ADMIN_EMAILS``; when userdb itself is what failed, the configured
+list is all there is, which is why it exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from email.message import EmailMessage
+
+import aiosmtplib
+import sqlalchemy as sa
+
+from tranche.core.db import Database
+from tranche.core.logging import get_logger
+from tranche.doctoral.notifications import EMAIL_PATTERN
+from tranche.doctoral.schemas.userdb import roles, user_roles, users
+from tranche.doctoral.settings import DoctoralSettings
+
+__all__ = ["Mailer", "admin_emails"]
+
+log = get_logger(__name__)
+
+
+async def admin_emails(userdb: Database, configured: Sequence[str]) -> list[str]:
+    """Enabled ROLE_ADMIN users' emails and the configured ones, deduplicated, in order."""
+    found: list[str] = []
+    try:
+        query = (
+            sa.select(users.c.email)
+            .join(user_roles, user_roles.c.user_id == users.c.id)
+            .join(roles, roles.c.id == user_roles.c.role_id)
+            .where(roles.c.name == "ROLE_ADMIN", users.c.enabled == sa.true())
+            .order_by(users.c.id)
+        )
+        async with userdb.sessions() as s:
+            found = [str(e) for e in (await s.execute(query)).scalars()]
+    except Exception as exc:
+        log.warning("admin_lookup_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+    out: list[str] = []
+    for email in [*found, *configured]:
+        if EMAIL_PATTERN.match(email) and email.lower() not in {e.lower() for e in out}:
+            out.append(email)
+    return out
+
+
+class Mailer:
+    """Sends plain-text mail through the configured SMTP server (or nowhere, if unset)."""
+
+    def __init__(self, settings: DoctoralSettings) -> None:
+        self.settings = settings
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.smtp_host is not None
+
+    async def send(self, to: Sequence[str], subject: str, body: str) -> bool:
+        """True when the server accepted the message; failures are logged, never raised."""
+        s = self.settings
+        if s.smtp_host is None or not to:
+            reason = "no SMTP host" if s.smtp_host is None else "no recipient"
+            log.info("mail_skipped", reason=reason)
+            return False
+        message = EmailMessage()
+        message["From"] = s.mail_from
+        message["To"] = ", ".join(to)
+        message["Subject"] = subject
+        message.set_content(body)
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username,
+                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+                start_tls=s.smtp_starttls,
+                use_tls=s.smtp_tls,
+                timeout=s.smtp_timeout_s,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            log.error("mail_failed", to=list(to), error=f"{type(exc).__name__}: {exc}"[:300])
+            return False
+        log.info("mail_sent", to=list(to), subject=subject)
+        return True

@@ -1,0 +1,132 @@
+"""``/api/batch/jobs``: the admin API of the original batch-service (reference §8).
+
+Every route needs a user-service token with ROLE_ADMIN (``AdminDep``); the
+trigger is also rate-limited per admin. Paths and field names are the
+original's; where it answered an empty 500 these answer JSON errors.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+
+from tranche.doctoral import service
+from tranche.doctoral.auth import AdminDep, TriggerLimiter
+from tranche.doctoral.dto import (
+    GlobalStats,
+    JobExecutionDTO,
+    JobInfo,
+    JobStopResponse,
+    JobTriggerResponse,
+)
+from tranche.doctoral.runtime import Runtime
+
+__all__ = ["router"]
+
+MAX_PAGE_SIZE = 100
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No bearer token, or an invalid or expired one"},
+    403: {"description": "The token does not hold ROLE_ADMIN"},
+}
+
+router = APIRouter(prefix="/api/batch/jobs", tags=["Batch Job Management"], responses=_ERRORS)
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+@router.post(
+    "/{jobName}/run",
+    summary="Trigger a batch job manually",
+    response_model=JobTriggerResponse,
+    response_model_by_alias=True,
+    responses={
+        404: {"description": "Unknown job"},
+        409: {"description": "The job is already running"},
+        429: {"description": "Too many triggers by this admin (see Retry-After)"},
+    },
+)
+async def run_job(
+    request: Request,
+    admin: AdminDep,
+    job_name: Annotated[str, Path(alias="jobName", max_length=100, examples=["tokenCleanupJob"])],
+) -> JobTriggerResponse:
+    runtime = _runtime(request)
+    if job_name in runtime.specs:
+        limiter: TriggerLimiter = request.app.state.trigger_limiter
+        await limiter.hit(admin.email)
+    return await service.trigger(runtime, job_name, admin, request.url.path)
+
+
+@router.get(
+    "",
+    summary="List the batch jobs, their schedules and last executions",
+    response_model=list[JobInfo],
+    response_model_by_alias=True,
+)
+async def list_jobs(request: Request, _admin: AdminDep) -> list[JobInfo]:
+    return await service.list_jobs(_runtime(request))
+
+
+@router.get(
+    "/stats",
+    summary="Statistics over every recorded execution",
+    response_model=GlobalStats,
+    response_model_by_alias=True,
+)
+async def stats(request: Request, _admin: AdminDep) -> GlobalStats:
+    return await service.global_stats(_runtime(request))
+
+
+@router.get(
+    "/executions/{executionId}",
+    summary="One execution",
+    response_model=JobExecutionDTO,
+    response_model_by_alias=True,
+    responses={404: {"description": "No such execution"}},
+)
+async def execution(
+    request: Request,
+    _admin: AdminDep,
+    execution_id: Annotated[int, Path(alias="executionId", ge=1)],
+) -> JobExecutionDTO:
+    return await service.execution_detail(_runtime(request), execution_id)
+
+
+@router.post(
+    "/executions/{executionId}/stop",
+    summary="Stop a running execution after its current chunk",
+    response_model=JobStopResponse,
+    response_model_by_alias=True,
+    responses={
+        400: {"description": "The execution is not running"},
+        404: {"description": "No such execution"},
+    },
+)
+async def stop(
+    request: Request,
+    admin: AdminDep,
+    execution_id: Annotated[int, Path(alias="executionId", ge=1)],
+) -> JobStopResponse:
+    return await service.stop_execution(_runtime(request), execution_id, admin, request.url.path)
+
+
+@router.get(
+    "/{jobName}/executions",
+    summary="A job's executions, newest first",
+    response_model=list[JobExecutionDTO],
+    response_model_by_alias=True,
+    responses={404: {"description": "Unknown job"}},
+)
+async def executions(
+    request: Request,
+    _admin: AdminDep,
+    job_name: Annotated[str, Path(alias="jobName", max_length=100)],
+    page: Annotated[int, Query(ge=0, le=1_000_000, description="Zero-based page")] = 0,
+    size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 20,
+) -> list[JobExecutionDTO]:
+    return await service.execution_page(_runtime(request), job_name, page, size)

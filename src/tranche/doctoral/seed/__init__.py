@@ -1,0 +1,57 @@
+"""Synthetic but realistic portal data (Faker ``fr_FR``) for the demo, tests and benchmarks.
+
+Rows follow the owners' rules (reference §2-5): enrollments go
+BROUILLON → EN_ATTENTE_DIRECTEUR → EN_ATTENTE_ADMIN → VALIDE|REJETE, a
+validated first enrollment sets ``date_premiere_inscription`` and each yearly
+re-enrollment copies it; a refused derogation blocks re-enrollment. First
+enrollment dates are spread so that every alert window (3 years, 6 years,
+exceeded, with and without derogation) and both token states (expired,
+valid) have rows. Ids are assigned here (continuing after any existing rows),
+so one ``executemany`` per table is enough even for benchmark volumes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tranche.core.db import Database
+from tranche.core.settings import PoolSettings
+from tranche.doctoral.schemas import create_foreign_schema
+from tranche.doctoral.seed.activity import ActivitySeeding
+from tranche.doctoral.seed.base import SeedReport
+from tranche.doctoral.seed.people import PeopleSeeding
+from tranche.doctoral.seed.theses import ThesisSeeding
+from tranche.doctoral.sources import FOREIGN
+
+__all__ = ["SeedReport", "Seeder", "seed_portal"]
+
+
+class Seeder(PeopleSeeding, ThesisSeeding, ActivitySeeding):
+    """All the seeders; :meth:`demo` is what ``tranche doctoral seed-demo`` writes."""
+
+    async def demo(self, scale: int = 1) -> SeedReport:
+        """A portal of ``50 * scale`` doctorants with their directors, admins and history."""
+        admins = await self.users(2, "ROLE_ADMIN")
+        directors = await self.users(max(3, 5 * scale), "ROLE_DIRECTEUR")
+        doctorants = await self.users(50 * scale, "ROLE_DOCTORANT")
+        await self.tokens(admins + directors + doctorants)
+        enrolled = await self.enrollments(doctorants, directors)
+        await self.defenses(enrolled, directors)
+        await self.notifications(doctorants + directors, 4 * len(doctorants))
+        return self.report
+
+
+async def seed_portal(
+    urls: dict[str, str], pool: PoolSettings, scale: int, now: datetime, seed: int = 4
+) -> SeedReport:
+    """Create the owners' tables where missing and fill them (``tranche doctoral seed-demo``)."""
+    dbs = {name: Database.open(name, urls[name], pool) for name in FOREIGN}
+    try:
+        for name, db in dbs.items():
+            await create_foreign_schema(db.engine, name)
+        u, i, d, n = (dbs[name] for name in FOREIGN)
+        seeder = Seeder(u, i, d, n, now, seed)
+        return await seeder.demo(scale)
+    finally:
+        for db in dbs.values():
+            await db.close()

@@ -1,0 +1,199 @@
+"""What the admin API does, as plain functions over the :class:`Runtime` (routes stay thin).
+
+Every engine refusal becomes a clear JSON error: unknown job or execution → 404,
+a job already running → 409 (the original answered an empty 500), stopping an
+execution that is not running → 400 (as the original).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from tranche.batch import (
+    BatchStatus,
+    JobExecution,
+    JobExecutionAlreadyRunningError,
+    JobExecutionNotRunningError,
+    NoSuchJobExecutionError,
+)
+from tranche.core.errors import ApiError
+from tranche.doctoral import history
+from tranche.doctoral.audit import AuditEvent, AuditEventType
+from tranche.doctoral.auth import Principal
+from tranche.doctoral.dto import (
+    GlobalStats,
+    JobExecutionDTO,
+    JobFailure,
+    JobInfo,
+    JobStopResponse,
+    JobTriggerResponse,
+    format_duration,
+)
+from tranche.doctoral.jobs.common import counts_of
+from tranche.doctoral.listeners import TRIGGERED_BY
+from tranche.doctoral.runtime import Runtime
+
+__all__ = [
+    "execution_detail",
+    "execution_page",
+    "global_stats",
+    "list_jobs",
+    "stop_execution",
+    "to_dto",
+    "trigger",
+]
+
+
+def _known_job(runtime: Runtime, job_name: str) -> None:
+    if job_name not in runtime.specs:
+        known = ", ".join(sorted(runtime.specs))
+        raise ApiError(404, f"Unknown job '{job_name}' (known jobs: {known})")
+
+
+def to_dto(execution: JobExecution) -> JobExecutionDTO:
+    totals = execution.totals()
+    triggered = execution.parameters.value(TRIGGERED_BY)
+    return JobExecutionDTO(
+        execution_id=execution.id,
+        job_name=execution.job_name,
+        status=execution.status.value,
+        start_time=execution.start_time or execution.create_time,
+        end_time=execution.end_time,
+        duration=format_duration(execution.duration),
+        items_processed=totals["read_count"],
+        items_failed=totals["read_skip_count"]
+        + totals["process_skip_count"]
+        + totals["write_skip_count"],
+        exit_code=execution.exit_status.exit_code,
+        exit_message=execution.exit_status.exit_description or None,
+        counts=counts_of(execution),
+        triggered_by=None if triggered is None else str(triggered),
+    )
+
+
+async def trigger(runtime: Runtime, job_name: str, who: Principal, path: str) -> JobTriggerResponse:
+    _known_job(runtime, job_name)
+    event = AuditEvent(
+        AuditEventType.MANUAL_TRIGGER,
+        "RUN",
+        "ACCEPTED",
+        job_name=job_name,
+        user_id=who.email,
+        user_role=who.role_list,
+        resource_path=path,
+        ip_address=who.ip_address,
+        user_agent=who.user_agent,
+    )
+    try:
+        execution_id = await runtime.start(job_name, who.email)
+    except JobExecutionAlreadyRunningError as exc:
+        await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
+        raise ApiError(
+            409,
+            f"Job '{job_name}' is already running"
+            + (f" (execution {exc.execution_id})" if exc.execution_id else ""),
+            extra={"executionId": exc.execution_id},
+        ) from None
+    await runtime.audit.record(replace(event, execution_id=execution_id))
+    execution = await runtime.repository.require_job_execution(execution_id)
+    return JobTriggerResponse(
+        execution_id=execution_id,
+        job_name=job_name,
+        status=execution.status.value,
+        start_time=execution.start_time or execution.create_time or runtime.clock(),
+        message=f"Job '{job_name}' has been triggered successfully",
+    )
+
+
+async def list_jobs(runtime: Runtime) -> list[JobInfo]:
+    scheduled = runtime.settings.batch.scheduler_enabled
+    fire_times = runtime.scheduler.next_fire_times() if scheduled else {}
+    running = {e.job_name for e in await runtime.repository.find_running_executions()}
+    out = []
+    for name, spec in runtime.specs.items():
+        last = await runtime.repository.last_job_execution(name)
+        out.append(
+            JobInfo(
+                name=name,
+                description=spec.description,
+                cron_expression=spec.cron,
+                next_fire_time=fire_times.get(name),
+                last_execution=(last.start_time or last.create_time) if last else None,
+                last_status=last.status.value if last else None,
+                is_running=name in running,
+            )
+        )
+    return out
+
+
+async def execution_page(
+    runtime: Runtime, job_name: str, page: int, size: int
+) -> list[JobExecutionDTO]:
+    _known_job(runtime, job_name)
+    found = await runtime.repository.find_job_executions(job_name, offset=page * size, limit=size)
+    return [to_dto(e) for e in found]
+
+
+async def execution_detail(runtime: Runtime, execution_id: int) -> JobExecutionDTO:
+    execution = await runtime.repository.get_job_execution(execution_id)
+    if execution is None or execution.job_name not in runtime.specs:
+        raise ApiError(404, f"No job execution with id {execution_id}")
+    return to_dto(execution)
+
+
+async def stop_execution(
+    runtime: Runtime, execution_id: int, who: Principal, path: str
+) -> JobStopResponse:
+    event = AuditEvent(
+        AuditEventType.JOB_STOP,
+        "STOP",
+        "ACCEPTED",
+        execution_id=execution_id,
+        user_id=who.email,
+        user_role=who.role_list,
+        resource_path=path,
+        ip_address=who.ip_address,
+        user_agent=who.user_agent,
+    )
+    try:
+        execution = await runtime.repository.require_job_execution(execution_id)
+        if execution.job_name not in runtime.specs:
+            raise NoSuchJobExecutionError(execution_id)
+        status = await runtime.launcher.stop(execution_id)
+    except NoSuchJobExecutionError:
+        raise ApiError(404, f"No job execution with id {execution_id}") from None
+    except JobExecutionNotRunningError as exc:
+        await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
+        raise ApiError(
+            400, f"Job execution {execution_id} is not running (status {exc.status})"
+        ) from None
+    await runtime.audit.record(replace(event, job_name=execution.job_name, details=status.value))
+    message = (
+        f"Job execution {execution_id} has been stopped"
+        if status is BatchStatus.STOPPED
+        else f"Job execution {execution_id} will stop after its current chunk"
+    )
+    return JobStopResponse(execution_id=execution_id, status=status.value, message=message)
+
+
+async def global_stats(runtime: Runtime) -> GlobalStats:
+    s = await history.summary(runtime.sources.batchdb)
+    rate = round(100.0 * s.completed / s.total, 2) if s.total else 0.0
+    average = None if s.average_seconds is None else timedelta(seconds=s.average_seconds)
+    failure = s.last_failure
+    return GlobalStats(
+        total_executions=s.total,
+        successful_executions=s.completed,
+        failed_executions=s.failed,
+        success_rate=rate,
+        average_duration=format_duration(average),
+        last_failure=None
+        if failure is None
+        else JobFailure(
+            job_name=failure.job_name,
+            execution_id=failure.job_execution_id,
+            failure_time=failure.end_time or failure.start_time,
+            exit_message=failure.exit_message,
+        ),
+    )

@@ -1,0 +1,258 @@
+"""Fills owed to the trade service: persisted with the fill, delivered in the background.
+
+The original called the trade service inside the PUT's transaction and only logged
+a failure, so a fill was lost whenever the trade service was slow or down. Here the
+PUT writes a ``trade_fill_callback`` row in its own transaction (and supersedes any
+older undelivered row of the same execution: fills are cumulative, the latest one
+says it all), and :class:`FillDeliverer` delivers it after the commit: woken by the
+PUT, and polling for retries due and rows other replicas wrote.
+
+Delivery claims due rows with a lease (``locked_until``), so replicas never deliver
+the same row at once and a replica that dies mid-delivery releases its rows when the
+lease runs out. A transient failure (network, 5xx, repeated 409) schedules the next
+attempt with exponential backoff; after ``max_attempts``, or at once when the trade
+service refuses the fill (400, 404), the row is FAILED with the reason kept in
+``last_error`` (docs/execution-service.md shows how to requeue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tranche.core.db import Database
+from tranche.core.logging import get_logger
+from tranche.core.resilience import Backoff
+from tranche.execution.clients.trade import FillDeliveryError, FillRejected, TradeServiceClient
+from tranche.execution.metrics import ExecutionMetrics
+from tranche.execution.models import fill_callback_table as cb
+
+__all__ = ["DELIVERED", "FAILED", "PENDING", "SUPERSEDED", "FillDeliverer", "enqueue_fill"]
+
+PENDING = "PENDING"
+DELIVERED = "DELIVERED"
+FAILED = "FAILED"
+SUPERSEDED = "SUPERSEDED"
+
+log = get_logger(__name__)
+
+
+async def enqueue_fill(
+    session: AsyncSession,
+    *,
+    execution_id: int,
+    trade_service_execution_id: int,
+    execution_status: str,
+    quantity_filled: Decimal,
+    average_price: Decimal | None,
+    now: datetime,
+) -> int:
+    """Record a fill to deliver, in the caller's (the PUT's) transaction; returns how many
+    undelivered older fills of the execution it supersedes."""
+    superseded = await session.execute(
+        cb.update()
+        .where(cb.c.execution_id == execution_id, cb.c.status == PENDING)
+        .values(status=SUPERSEDED)  # a lease in flight stays, so the newer fill waits for it
+    )
+    await session.execute(
+        cb.insert().values(
+            execution_id=execution_id,
+            trade_service_execution_id=trade_service_execution_id,
+            execution_status=execution_status,
+            quantity_filled=quantity_filled,
+            average_price=average_price,
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    return cast(CursorResult[Any], superseded).rowcount
+
+
+class FillDeliverer:
+    def __init__(
+        self,
+        db: Database,
+        client: TradeServiceClient,
+        metrics: ExecutionMetrics,
+        *,
+        backoff: Backoff,
+        poll_s: float = 1.0,
+        lease_s: float = 60.0,
+        batch: int = 20,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.metrics = metrics
+        self.backoff = backoff
+        self.poll_s = poll_s
+        self.lease = timedelta(seconds=lease_s)
+        self.batch = batch
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._held: set[int] = set()  # rows this process holds a lease on
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="trade-fill-callbacks")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._held:
+            # Deliveries cut short: give their rows back now rather than at lease expiry
+            # (a held row also holds back newer fills of its execution).
+            held, self._held = list(self._held), set()
+            try:
+                async with self.db.transaction() as s:
+                    await s.execute(cb.update().where(cb.c.id.in_(held)).values(locked_until=None))
+            except Exception as exc:  # the lease runs out by itself
+                log.warning("fill_callback_lease_release_failed", error=repr(exc))
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                delivered = await self.run_once()
+                await self._refresh_gauges()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the loop must outlive a database hiccup
+                log.error("fill_callbacks_round_failed", error=f"{type(exc).__name__}: {exc}")
+                delivered = 0
+            if delivered:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            self._wake.clear()
+
+    async def _claim(self) -> list[dict[str, Any]]:
+        now = self.clock()
+        other = cb.alias("other")
+        # An older fill of the same execution still being delivered (by any replica) goes
+        # first: otherwise it could land after this newer one and undo it.
+        in_flight = sa.exists().where(
+            other.c.execution_id == cb.c.execution_id,
+            other.c.id != cb.c.id,
+            other.c.locked_until > now,
+        )
+        due = (
+            (cb.c.status == PENDING)
+            & (cb.c.next_attempt_at <= now)
+            & (cb.c.locked_until.is_(None) | (cb.c.locked_until <= now))
+            & ~in_flight
+        )
+        async with self.db.transaction() as s:
+            rows = (
+                (
+                    await s.execute(
+                        sa.select(cb)
+                        .where(due)
+                        .order_by(cb.c.id)
+                        .limit(self.batch)
+                        .with_for_update(skip_locked=True, of=cb)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            if not rows:
+                return []
+            await s.execute(
+                cb.update()
+                .where(cb.c.id.in_([r["id"] for r in rows]))
+                .values(locked_until=now + self.lease)
+            )
+        self._held.update(int(r["id"]) for r in rows)
+        return [dict(r) for r in rows]
+
+    async def run_once(self) -> int:
+        """Deliver what is due now; returns how many rows were handled."""
+        rows = await self._claim()
+        if rows:
+            await asyncio.gather(*(self._deliver(row) for row in rows))
+        return len(rows)
+
+    async def _deliver(self, row: dict[str, Any]) -> None:
+        attempts = int(row["attempts"]) + 1
+        values: dict[str, Any] = {"attempts": attempts, "locked_until": None}
+        outcome = DELIVERED
+        try:
+            await self.client.report_fill(
+                row["trade_service_execution_id"],
+                row["execution_status"],
+                row["quantity_filled"],
+                row["average_price"],
+            )
+            values |= {"status": DELIVERED, "delivered_at": self.clock(), "last_error": None}
+        except FillRejected as exc:
+            outcome = FAILED
+            values |= {"status": FAILED, "last_error": str(exc)[:1000]}
+        except FillDeliveryError as exc:
+            if self.backoff.exhausted(attempts):
+                outcome = FAILED
+                values |= {"status": FAILED, "last_error": f"gave up: {exc}"[:1000]}
+            else:
+                outcome = "retry"
+                delay = timedelta(seconds=self.backoff.delay_after(attempts))
+                values |= {"next_attempt_at": self.clock() + delay, "last_error": str(exc)[:1000]}
+        self.metrics.callbacks.labels(outcome.lower()).inc()
+        log_fn = log.info if outcome == DELIVERED else log.warning
+        log_fn(
+            "trade_fill_callback",
+            outcome=outcome,
+            execution_id=row["execution_id"],
+            trade_execution_id=row["trade_service_execution_id"],
+            attempts=attempts,
+            error=values.get("last_error"),
+        )
+        values.pop("locked_until")
+        async with self.db.transaction() as s:
+            # A row superseded meanwhile keeps that status; its lease is dropped either way,
+            # which lets the newer fill go.
+            await s.execute(
+                cb.update().where(cb.c.id == row["id"], cb.c.status == PENDING).values(values)
+            )
+            await s.execute(cb.update().where(cb.c.id == row["id"]).values(locked_until=None))
+        self._held.discard(int(row["id"]))
+
+    async def _refresh_gauges(self) -> None:
+        async with self.db.sessions() as s:
+            count, oldest = (
+                await s.execute(
+                    sa.select(sa.func.count(), sa.func.min(cb.c.created_at)).where(
+                        cb.c.status == PENDING
+                    )
+                )
+            ).one()
+        self.metrics.callbacks_pending.set(int(count or 0))
+        age = 0.0
+        if oldest is not None:
+            if isinstance(oldest, str):  # SQLite aggregates lose the column type
+                oldest = datetime.fromisoformat(oldest)
+            if oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=UTC)
+            age = max((self.clock() - oldest).total_seconds(), 0.0)
+        self.metrics.callbacks_oldest.set(age)
+
+    async def status(self) -> dict[str, int]:
+        """Rows by status, for /actuator/info and operators."""
+        async with self.db.sessions() as s:
+            result = await s.execute(sa.select(cb.c.status, sa.func.count()).group_by(cb.c.status))
+            return {str(status): int(n) for status, n in result.all()}

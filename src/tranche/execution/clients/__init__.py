@@ -1,0 +1,1 @@
+"""Outbound HTTP clients: the security service (tickers) and the trade service (fills)."""

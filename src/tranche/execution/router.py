@@ -1,0 +1,243 @@
+"""HTTP routes of ``/api/v1`` (reference A4): parse, call the service, render.
+
+Bodies are read raw and decoded with exact decimals (see :func:`parse_json`), so
+malformed JSON is a 400 naming the body and a quantity keeps every digit.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+
+from tranche.core.errors import ApiError
+from tranche.core.idempotency import IdempotencyStore
+from tranche.execution.idempotent import Rendered, request_fingerprint, run_idempotent
+from tranche.execution.schemas import (
+    BatchResponseOut,
+    ExecutionOut,
+    ExecutionPageOut,
+    ExecutionPostIn,
+    ExecutionPutIn,
+    MalformedJson,
+    dumps,
+    parse_json,
+)
+from tranche.execution.service import ExecutionService, ListParams
+
+__all__ = ["ExecutionDeps", "build_router"]
+
+JSON = "application/json"
+BATCH_SCOPE = "POST /api/v1/executions/batch"
+CREATE_SCOPE = "POST /api/v1/executions"
+
+
+class ExecutionDeps:
+    """What the routes need; kept on ``app.state.execution`` by the app factory."""
+
+    def __init__(
+        self, service: ExecutionService, idempotency: IdempotencyStore, max_batch_size: int
+    ) -> None:
+        self.service = service
+        self.idempotency = idempotency
+        self.max_batch_size = max_batch_size
+
+
+def _deps(request: Request) -> ExecutionDeps:
+    deps: ExecutionDeps = request.app.state.execution.deps
+    return deps
+
+
+Deps = Annotated[ExecutionDeps, Depends(_deps)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Optional. A retry with the same key and body gets the first answer; "
+        "the key is remembered for 24 h.",
+    ),
+]
+ExecutionId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Execution id.")]
+
+
+async def _body(request: Request) -> Any:
+    try:
+        return parse_json(await request.body())
+    except MalformedJson as exc:
+        raise ApiError(
+            400, f"Malformed JSON: {exc}", validation_errors={"body": "malformed JSON"}
+        ) from None
+
+
+def _fingerprint(scope: str, body: Any, key: str | None) -> str:
+    """The body's fingerprint, computed only when there is a key to check it against."""
+    return request_fingerprint("POST", scope, body) if key is not None else ""
+
+
+def _respond(rendered: Rendered) -> Response:
+    return Response(rendered.body, rendered.status, rendered.headers, media_type=JSON)
+
+
+def _post_schema() -> dict[str, Any]:
+    return ExecutionPostIn.model_json_schema()
+
+
+def _batch_items(body: Any, maximum: int) -> list[Any]:
+    """The ``executions`` list, or a 400 for a request that is invalid as a whole."""
+    if not isinstance(body, dict):
+        message = "Request body must be a JSON object with an 'executions' list"
+        raise ApiError(400, message, validation_errors={"body": message})
+    items = body.get("executions")
+    problem = None
+    if items is None:
+        problem = "Executions list cannot be null"
+    elif not isinstance(items, list):
+        problem = "Executions must be a list"
+    elif not items:
+        problem = "Executions list cannot be empty"
+    elif len(items) > maximum:
+        problem = f"Maximum {maximum} executions allowed per batch"
+    if problem:
+        raise ApiError(
+            400,
+            f"Validation failed: executions {problem}",
+            validation_errors={"executions": problem},
+        )
+    return items  # type: ignore[return-value]
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["executions"])
+
+    @router.get(
+        "/executions",
+        summary="List executions (paged, filtered, sorted)",
+        response_model=ExecutionPageOut,
+        responses={400: {"description": "Bad parameter (named in validationErrors)"}},
+    )
+    async def list_executions(
+        deps: Deps,
+        offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+        limit: Annotated[int, Query(ge=1, le=100)] = 50,
+        executionStatus: Annotated[str | None, Query(max_length=500)] = None,
+        tradeType: Annotated[str | None, Query(max_length=500)] = None,
+        destination: Annotated[str | None, Query(max_length=500)] = None,
+        ticker: Annotated[str | None, Query(max_length=500)] = None,
+        sortBy: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> Response:
+        """Filters match exactly, ignoring case; each takes a comma-separated list of
+        values (any of them matches). ``ticker`` is resolved to a security id by the
+        security service. ``sortBy`` is a comma list of id, executionStatus, tradeType,
+        destination, ticker (by security id), quantity, receivedTimestamp, sentTimestamp;
+        ``-`` before a name sorts descending; default ``id``; nulls sort last."""
+        params = ListParams(offset, limit, executionStatus, tradeType, destination, ticker, sortBy)
+        return Response(dumps(await deps.service.page(params)), media_type=JSON)
+
+    @router.get(
+        "/execution/{execution_id}",
+        summary="One execution",
+        response_model=ExecutionOut,
+        responses={404: {"description": "No such execution"}},
+    )
+    async def get_execution(deps: Deps, execution_id: ExecutionId) -> Response:
+        return Response(dumps(await deps.service.get(execution_id)), media_type=JSON)
+
+    @router.post(
+        "/executions",
+        summary="Create one execution",
+        status_code=201,
+        response_model=ExecutionOut,
+        responses={
+            400: {"description": "Invalid execution (the field is named)"},
+            409: {"description": "A request with this Idempotency-Key is still running"},
+            422: {"description": "Idempotency-Key reused with a different body"},
+        },
+        openapi_extra={
+            "requestBody": {"required": True, "content": {JSON: {"schema": _post_schema()}}}
+        },
+    )
+    async def create_execution(
+        deps: Deps, request: Request, idempotency_key: IdempotencyKey = None
+    ) -> Response:
+        body = await _body(request)
+        rendered = await run_idempotent(
+            deps.idempotency,
+            deps.service.metrics,
+            scope=CREATE_SCOPE,
+            key=idempotency_key,
+            request_fp=_fingerprint(CREATE_SCOPE, body, idempotency_key),
+            work=lambda resume, checkpoint: deps.service.create_one(body, resume, checkpoint),
+        )
+        return _respond(rendered)
+
+    @router.post(
+        "/executions/batch",
+        summary="Create up to EXECUTION_MAX_BATCH_SIZE executions",
+        status_code=201,
+        response_model=BatchResponseOut,
+        responses={
+            207: {"model": BatchResponseOut, "description": "Some executions failed"},
+            400: {
+                "description": "All failed (BatchExecutionResponseDTO), or the request is "
+                "invalid as a whole (error body)"
+            },
+            409: {"description": "A request with this Idempotency-Key is still running"},
+            422: {"description": "Idempotency-Key reused with a different body"},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    JSON: {
+                        "schema": {
+                            "type": "object",
+                            "required": ["executions"],
+                            "properties": {
+                                "executions": {"type": "array", "items": _post_schema()}
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    )
+    async def create_batch(
+        deps: Deps, request: Request, idempotency_key: IdempotencyKey = None
+    ) -> Response:
+        """201 when every execution was created, 207 when some were, 400 when none was.
+        Results are in request order; each failure carries its reason."""
+        body = await _body(request)
+        items = _batch_items(body, deps.max_batch_size)
+        rendered = await run_idempotent(
+            deps.idempotency,
+            deps.service.metrics,
+            scope=BATCH_SCOPE,
+            key=idempotency_key,
+            request_fp=_fingerprint(BATCH_SCOPE, body, idempotency_key),
+            work=lambda resume, checkpoint: deps.service.create_batch(items, resume, checkpoint),
+        )
+        return _respond(rendered)
+
+    @router.put(
+        "/execution/{execution_id}",
+        summary="Record a fill (cumulative quantity, average price)",
+        response_model=ExecutionOut,
+        responses={
+            400: {"description": "Invalid fill (the field is named)"},
+            404: {"description": "No such execution"},
+            409: {"description": "Stale version; the body carries currentVersion"},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": ExecutionPutIn.model_json_schema()}},
+            }
+        },
+    )
+    async def put_fill(deps: Deps, request: Request, execution_id: ExecutionId) -> Response:
+        """Sets quantityFilled and averagePrice, status PART (below the quantity) or FULL,
+        version + 1; the fill is then reported to the trade service in the background."""
+        body = await _body(request)
+        return Response(dumps(await deps.service.fill(execution_id, body)), media_type=JSON)
+
+    return router

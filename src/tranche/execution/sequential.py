@@ -1,0 +1,152 @@
+"""The original's batch path, kept only to measure the new one against (NOT for production).
+
+``EXECUTION_BATCH_STRATEGY=sequential``: the whole batch in one transaction, one
+INSERT per item, and for each item a Kafka send awaited before the next — inside
+the transaction, so an event can be published for a row that then rolls back (the
+original's bug C12), and a slow broker holds every row lock of the batch. A failed
+send is logged and does not change the answer, as in the original. Validation,
+the answer and ``sentTimestamp`` (set after the send) are the same as the bulk
+path's, so benchmarks compare like with like.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.helpers import create_ssl_context
+from sqlalchemy.exc import DBAPIError
+
+from tranche.core.db import Database
+from tranche.core.logging import get_logger
+from tranche.core.settings import KafkaSettings
+from tranche.execution import repository
+from tranche.execution.batch import Checkpoint, ItemResult, db_error_message, is_row_error
+from tranche.execution.bulk_insert import NewRow, insert_one
+from tranche.execution.clients.security import SecurityClient
+from tranche.execution.events import TYPE_ID_HEADER
+from tranche.execution.schemas import dumps, execution_dto
+from tranche.execution.validation import Invalid, NewExecution
+
+__all__ = ["SequentialWriter"]
+
+log = get_logger(__name__)
+
+
+class SequentialWriter:
+    def __init__(
+        self,
+        db: Database,
+        kafka: KafkaSettings,
+        *,
+        security: SecurityClient,
+        topic: str,
+        type_id: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.db = db
+        self.kafka = kafka
+        self.security = security
+        self.topic = topic
+        self.type_id = type_id
+        self.clock = clock
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _ensure(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                k = self.kafka
+                extra: dict[str, Any] = {}
+                if k.security_protocol.upper() == "SSL":
+                    extra["ssl_context"] = create_ssl_context()
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=k.bootstrap_servers,
+                    client_id=k.client_id,
+                    acks="all",
+                    enable_idempotence=k.enable_idempotence,
+                    request_timeout_ms=k.request_timeout_ms,
+                    security_protocol=k.security_protocol.upper(),
+                    **extra,
+                )
+                await producer.start()
+                self._producer = producer
+            return self._producer
+
+    async def close(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def _send(self, dto: dict[str, Any]) -> bool:
+        try:
+            producer = await self._ensure()
+            await producer.send_and_wait(
+                self.topic,
+                value=dumps(dto),
+                key=str(dto["id"]).encode(),
+                headers=[(TYPE_ID_HEADER, self.type_id.encode())],
+            )
+        except Exception as exc:  # the original logged and went on
+            log.warning("sequential_publish_failed", execution_id=dto["id"], error=repr(exc))
+            return False
+        return True
+
+    async def create(
+        self, items: Sequence[NewExecution | Invalid], checkpoint: Checkpoint | None = None
+    ) -> list[ItemResult]:
+        results = [ItemResult(i) for i in range(len(items))]
+        security_ids = {it.security_id for it in items if isinstance(it, NewExecution)}
+        tickers = await self.security.tickers_for(security_ids) if security_ids else {}
+        received = self.clock()
+        savepoints = self.db.dialect != "sqlite"
+        sent: set[int] = set()
+        async with self.db.transaction() as session:
+            for i, item in enumerate(items):
+                if isinstance(item, Invalid):
+                    results[i].message = item.message
+                    continue
+                row = NewRow(
+                    execution_status=item.execution_status,
+                    trade_type=item.trade_type,
+                    destination=item.destination,
+                    security_id=item.security_id,
+                    quantity=item.quantity,
+                    limit_price=item.limit_price,
+                    received_timestamp=received,
+                    trade_service_execution_id=item.trade_service_execution_id,
+                )
+                try:
+                    if savepoints:
+                        async with session.begin_nested():
+                            execution_id = await insert_one(session, row)
+                    else:
+                        execution_id = await insert_one(session, row)
+                except DBAPIError as exc:
+                    if not is_row_error(exc):
+                        raise
+                    results[i].message = db_error_message(exc)
+                    continue
+                dto = execution_dto(
+                    row.values() | {"id": execution_id}, tickers.get(row.security_id)
+                )
+                results[i].dto = dto
+                if await self._send(dto):
+                    sent.add(execution_id)
+            stamp = self.clock()
+            await repository.mark_sent(session, sorted(sent), stamp)
+            if checkpoint is not None:
+                created = {str(r.index): r.dto["id"] for r in results if r.dto is not None}
+                failed = {
+                    str(r.index): r.message
+                    for r in results
+                    if r.dto is None and not isinstance(items[r.index], Invalid)
+                }
+                await checkpoint(session, {"created": created, "failed": failed})
+        for result in results:
+            if result.dto is not None and result.dto["id"] in sent:
+                result.dto["sentTimestamp"] = stamp
+        return results

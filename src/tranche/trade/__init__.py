@@ -1,0 +1,2 @@
+"""tranche.trade — the trade service (seed 002): trade orders, executions, and bulk
+submission of executions to the execution service."""

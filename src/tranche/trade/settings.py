@@ -1,0 +1,103 @@
+"""Settings of the trade service (``TRADE_*`` variables).
+
+The execution-service client settings keep the original's property names under
+one scheme: ``execution.service.batch.size`` is ``TRADE_EXECUTION_SERVICE_BATCH_SIZE``,
+``execution.service.retry.max-attempts`` is ``TRADE_EXECUTION_SERVICE_RETRY_MAX_ATTEMPTS``
+and so on (docs/configuration.md lists every one).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from tranche.core.settings import ServiceSettings
+
+__all__ = ["API_MAX_BATCH_SIZE", "TradeSettings"]
+
+#: The execution service's default limit per batch request (its ``EXECUTION_MAX_BATCH_SIZE``).
+API_MAX_BATCH_SIZE = 100
+
+
+class TradeSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="TRADE_", extra="ignore")
+
+    port: int = Field(default=8082, ge=1, le=65535, description="HTTP port.")
+    database_url: str | None = Field(
+        default=None,
+        description="The trade database. Unset: SQLite file trade.db in the data directory.",
+    )
+
+    execution_service_base_url: str = Field(
+        default="http://127.0.0.1:8084", description="Base URL of the execution service."
+    )
+    execution_service_connect_timeout_ms: int = Field(default=15_000, ge=1)
+    execution_service_read_timeout_ms: int = Field(default=30_000, ge=1)
+    execution_service_max_connections: int = Field(
+        default=20, ge=1, le=1000, description="Pooled HTTP connections to the execution service."
+    )
+    execution_service_retry_max_attempts: int = Field(default=5, ge=1, le=100)
+    execution_service_retry_initial_delay_ms: int = Field(default=1_000, ge=0)
+    execution_service_retry_multiplier: float = Field(default=2.0, ge=1.0)
+    execution_service_retry_max_delay_ms: int = Field(default=30_000, ge=0)
+
+    execution_service_batch_size: int = Field(
+        default=50,
+        description="Executions per batch request; above MAX_SIZE it is capped, below 1 "
+        "the default (50) is used.",
+    )
+    execution_service_max_size: int = Field(
+        default=API_MAX_BATCH_SIZE,
+        ge=1,
+        le=10_000,
+        description="Largest batch the execution service accepts (its EXECUTION_MAX_BATCH_SIZE).",
+    )
+    execution_service_enable_batching: bool = Field(
+        default=True, description="false: one execution per request."
+    )
+    execution_service_max_in_flight: int = Field(
+        default=4, ge=1, le=64, description="Batch requests sent concurrently."
+    )
+    execution_service_retry_failed_individually: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="Attempts to resend, one by one, items that failed for a transient reason.",
+    )
+    execution_service_individual_retry_initial_delay_ms: int = Field(default=2_000, ge=0)
+    execution_service_individual_retry_max_delay_ms: int = Field(default=30_000, ge=0)
+    execution_service_individual_retry_multiplier: float = Field(default=2.0, ge=1.0)
+    submission_lease_s: int = Field(
+        default=3600,
+        ge=10,
+        description="An execution marked in flight longer than this (its submitter died) may "
+        "be submitted again.",
+    )
+    execution_service_metrics_enabled: bool = Field(
+        default=True, description="Record bulk-submission metrics."
+    )
+
+    @model_validator(mode="after")
+    def _delays_ordered(self) -> TradeSettings:
+        if (
+            self.execution_service_retry_initial_delay_ms
+            > self.execution_service_retry_max_delay_ms
+        ):
+            raise ValueError(
+                "TRADE_EXECUTION_SERVICE_RETRY_INITIAL_DELAY_MS must not exceed "
+                "TRADE_EXECUTION_SERVICE_RETRY_MAX_DELAY_MS"
+            )
+        return self
+
+    @property
+    def effective_batch_size(self) -> int:
+        """The batch size actually used: 1 without batching, capped at the maximum."""
+        if not self.execution_service_enable_batching:
+            return 1
+        size = self.execution_service_batch_size
+        if size < 1:
+            size = 50
+        return min(size, self.execution_service_max_size)
+
+    def trade_database_url(self) -> str:
+        return self.database_url or self.sqlite_url("trade")

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import APIRouter
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel, Field
+
+from tranche.core.errors import ApiError
+from tranche.core.health import Health
+from tranche.core.http import AppParts, create_app
+
+
+class Item(BaseModel):
+    name: str = Field(max_length=5)
+    quantity: int = Field(gt=0)
+
+
+def build(health: Health | None = None) -> Any:
+    router = APIRouter()
+
+    @router.post("/items")
+    async def create(item: Item) -> Item:
+        return item
+
+    @router.get("/conflict")
+    async def conflict() -> None:
+        raise ApiError(409, "stale version", extra={"currentVersion": 3})
+
+    @router.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("password=hunter2 leaked?")
+
+    h = health or Health()
+
+    async def info() -> dict[str, Any]:
+        return {"jobs": ["a"]}
+
+    parts = AppParts(
+        "svc", "1.0", CollectorRegistry(), h, [router], info=[info], max_body_bytes=2048
+    )
+    return create_app(parts)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=build(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        yield c
+
+
+async def test_validation_error_names_each_field(client: httpx.AsyncClient) -> None:
+    r = await client.post("/items", json={"name": "toolong", "quantity": 0})
+    body = r.json()
+    assert r.status_code == 400
+    assert set(body) >= {"timestamp", "status", "error", "message", "path", "validationErrors"}
+    assert body["path"] == "/items"
+    assert set(body["validationErrors"]) == {"name", "quantity"}
+    assert "quantity" in body["message"]
+
+
+async def test_malformed_json_is_400_not_500(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/items", content=b'{"name": ', headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400
+    assert "Malformed JSON" in r.json()["message"]
+
+
+async def test_api_error_keeps_status_and_extra_fields(client: httpx.AsyncClient) -> None:
+    r = await client.get("/conflict")
+    assert r.status_code == 409
+    assert r.json()["currentVersion"] == 3
+    assert r.json()["error"] == "Conflict"
+
+
+async def test_unexpected_error_is_json_and_leaks_nothing(client: httpx.AsyncClient) -> None:
+    r = await client.get("/boom")
+    assert r.status_code == 500
+    assert "hunter2" not in r.text
+    assert r.json()["message"] == "An unexpected error occurred while processing your request"
+
+
+async def test_unknown_path_is_json_404(client: httpx.AsyncClient) -> None:
+    r = await client.get("/nope")
+    assert r.status_code == 404
+    assert r.json()["path"] == "/nope"
+
+
+async def test_body_over_limit_is_413(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/items", content=b"x" * 4096, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(8):
+            yield b"x" * 512
+
+    r = await client.post("/items", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
+    r = await client.get("/actuator/health", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    r = await client.get("/actuator/health")
+    assert len(r.headers["x-request-id"]) == 32
+
+
+async def test_health_groups_and_down_component() -> None:
+    health = Health()
+
+    async def ok() -> dict[str, Any]:
+        return {"database": "sqlite"}
+
+    async def down() -> None:
+        raise ConnectionError("broker unreachable")
+
+    health.add("db", ok, groups=("readiness",))
+    health.add("kafka", down, groups=("readiness",))
+    health.add("ping", ok, groups=("liveness",))
+    transport = httpx.ASGITransport(app=build(health))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        live = await c.get("/actuator/health/liveness")
+        ready = await c.get("/actuator/health/readiness")
+        overall = await c.get("/actuator/health")
+        unknown = await c.get("/actuator/health/bogus")
+    assert live.status_code == 200 and live.json()["status"] == "UP"
+    assert ready.status_code == 503
+    assert ready.json()["components"]["kafka"]["status"] == "DOWN"
+    assert "broker unreachable" in ready.json()["components"]["kafka"]["details"]["error"]
+    assert overall.json()["status"] == "DOWN"
+    assert unknown.status_code == 404
+
+
+async def test_info_prometheus_and_openapi(client: httpx.AsyncClient) -> None:
+    await client.post("/items", json={"name": "a", "quantity": 1})
+    info = (await client.get("/actuator/info")).json()
+    assert info == {"app": {"name": "svc", "version": "1.0"}, "jobs": ["a"]}
+    prom = await client.get("/actuator/prometheus")
+    assert (
+        'http_server_requests_seconds_count{method="POST",status="200",uri="/items"} 1.0'
+        in prom.text
+    )
+    assert (await client.get("/metrics")).text.count("http_server_requests_total") >= 1
+    assert (await client.get("/docs")).status_code == 200
+    assert "/items" in (await client.get("/openapi.json")).json()["paths"]

@@ -1,0 +1,26 @@
+"""``tranche bench doctoral`` runs end to end at a small size and reports what the issue names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.fixtures.servers import MARIADB_HOST, MARIADB_PASSWORD, MARIADB_PORT, MARIADB_USER
+from tranche.bench.doctoral import markdown, run
+
+
+@pytest.mark.mariadb
+async def test_bench_reports_jobs_floors_and_rss(mariadb_factory: Any) -> None:
+    auth = MARIADB_USER + (f":{MARIADB_PASSWORD}" if MARIADB_PASSWORD else "")
+    server = f"mysql://{auth}@{MARIADB_HOST}:{MARIADB_PORT}"
+    results = await run(400, 90, server, 0.5, False, lambda _m: None, large_chunk=500)
+    jobs = {j["name"]: j for j in results["jobs"]}
+    assert set(jobs) == {"tokenCleanupJob", "dureeDoctoratAlertJob"}
+    assert jobs["tokenCleanupJob"]["items"] == 200  # half of 400 tokens expired
+    assert jobs["dureeDoctoratAlertJob"]["items"] == 90
+    for job in results["jobs"]:
+        assert set(job) == {"name", "items", "seconds", "items_per_s", "peak_rss_mb"}
+        assert job["seconds"] > 0 and job["peak_rss_mb"] > 0
+    assert results["variants"][0]["items"] == 200
+    assert "| tokenCleanupJob |" in markdown(results)

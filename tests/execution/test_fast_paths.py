@@ -1,0 +1,112 @@
+"""The batch path's shortcuts give exactly what the general code gives (no database)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tranche.execution.batch import new_dto
+from tranche.execution.bulk_insert import NewRow
+from tranche.execution.schemas import dumps, execution_dto, parse_json
+from tranche.execution.settings import DEFAULT_STATUSES, DEFAULT_TRADE_TYPES
+from tranche.execution.validation import (
+    Invalid,
+    Rules,
+    _model_fields,
+    _plain_fields,
+    validate_item,
+)
+
+RULES = Rules(DEFAULT_TRADE_TYPES, DEFAULT_STATUSES)
+
+_texts = st.one_of(
+    st.none(),
+    st.sampled_from(["NEW", "BUY", "ML", " ", "", "SELL  ", "x" * 30]),
+    st.text(max_size=30),
+    st.integers(-5, 5),
+    st.booleans(),
+)
+_numbers = st.one_of(
+    st.none(),
+    st.integers(-(10**12), 10**12),
+    st.decimals(allow_nan=False, allow_infinity=False, places=10, min_value=-(10**11)),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["12", "abc", True, 1.5]),
+)
+_ints = st.one_of(
+    st.none(),
+    st.integers(-(2**40), 2**40),
+    st.sampled_from([True, 1.0, "7", Decimal("3"), Decimal("3.5")]),
+)
+_items = st.fixed_dictionaries(
+    {},
+    optional={
+        "executionStatus": _texts,
+        "tradeType": _texts,
+        "destination": _texts,
+        "securityId": _texts,
+        "quantity": _numbers,
+        "limitPrice": _numbers,
+        "tradeServiceExecutionId": _ints,
+        "version": _ints,
+        "extra": _texts,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_items)
+def test_plain_fields_agree_with_the_pydantic_model(raw: dict[str, Any]) -> None:
+    plain = _plain_fields(raw)
+    if plain is not None:
+        model = _model_fields(raw)
+        assert plain == model
+        assert not isinstance(model, Invalid)
+        assert [type(v) for v in plain] == [type(v) for v in model]
+
+
+@settings(max_examples=100, deadline=None)
+@given(_items)
+def test_validation_is_the_same_whichever_path_reads_the_fields(raw: dict[str, Any]) -> None:
+    class NotADict(dict[str, Any]):
+        """A dict subclass: always read through the pydantic model."""
+
+    assert validate_item(raw, RULES) == validate_item(NotADict(raw), RULES)
+
+
+def test_items_parsed_from_json_take_the_plain_path() -> None:
+    raw = parse_json(
+        b'{"executionStatus": "NEW", "tradeType": "BUY", "destination": "ML", '
+        b'"securityId": "68336002fe95851f0a2aeda9", "quantity": 100, "limitPrice": 25.5, '
+        b'"tradeServiceExecutionId": 7, "version": 1}'
+    )
+    assert _plain_fields(raw) is not None
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    quantity=st.decimals(min_value=Decimal("0.00000001"), max_value=10**9, places=8),
+    limit=st.one_of(st.none(), st.decimals(min_value=1, max_value=10**6, places=8)),
+    tsid=st.one_of(st.none(), st.integers(0, 2**31 - 1)),
+    ticker=st.one_of(st.none(), st.just("IBM")),
+)
+def test_new_dto_renders_as_the_dto_of_the_stored_row(
+    quantity: Decimal, limit: Decimal | None, tsid: int | None, ticker: str | None
+) -> None:
+    row = NewRow(
+        execution_status="NEW",
+        trade_type="BUY",
+        destination="ML",
+        security_id="68336002fe95851f0a2aeda9",
+        quantity=quantity,
+        limit_price=limit,
+        received_timestamp=datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC),
+        trade_service_execution_id=tsid,
+    )
+    assert dumps(new_dto(row, 42, ticker)) == dumps(
+        execution_dto(row.values() | {"id": 42}, ticker)
+    )
