@@ -23,7 +23,9 @@ from tranche.core.outbox import Relay, SentEvent
 
 async def main(url: str, bootstrap: str, topic: str) -> None:
     db = Database.open("crash", url, POOL)
-    relay = Relay(db, kafka(bootstrap), settings(), CollectorRegistry())
+    # One worker, so one round claims all the rows: with two, SKIP LOCKED may split
+    # them and the hook would kill the process before the second half was published.
+    relay = Relay(db, kafka(bootstrap), settings(relay_concurrency=1), CollectorRegistry())
 
     async def die(session: AsyncSession, events: Sequence[SentEvent]) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
