@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from tranche.core.db import Database
 from tranche.core.jwt import issue_token
 from tranche.core.settings import PoolSettings
-from tranche.doctoral.schemas import create_foreign_schema
-from tranche.doctoral.schemas import inscription_db as I
-from tranche.doctoral.schemas import userdb as U
 from tranche.doctoral.sources import FOREIGN
+from tranche.doctoral.tables import create_foreign_schema
+from tranche.doctoral.tables import inscription_db as I
+from tranche.doctoral.tables import userdb as U
 
 POOL = PoolSettings(pool_size=3, max_overflow=2, pool_timeout=10, pool_recycle=300)
 SECRET = "test-secret-shared-with-user-service-0123456789"
@@ -154,7 +154,7 @@ _CONSUMER_FIELDS = {"type", "destinataire", "sujet", "messageTexte", "priorite",
 def assert_consumer_accepts(value: dict[str, Any]) -> None:
     """What notification-service checks before it stores and mails an event (reference §7)."""
     from tranche.doctoral.notifications import EMAIL_PATTERN
-    from tranche.doctoral.schemas.notification_db import PRIORITES, TYPES
+    from tranche.doctoral.tables.notification_db import PRIORITES, TYPES
 
     assert set(value) == _CONSUMER_FIELDS, sorted(value)
     assert value["type"] in TYPES

@@ -24,8 +24,8 @@ from tranche.batch import BatchStatus
 from tranche.core.outbox import outbox_table
 from tranche.core.settings import KafkaSettings
 from tranche.doctoral.models import alerte_duree_envoyee, job_execution_history
-from tranche.doctoral.schemas import inscription_db as I
-from tranche.doctoral.schemas import userdb as U
+from tranche.doctoral.tables import inscription_db as I
+from tranche.doctoral.tables import userdb as U
 
 RUN = datetime(2025, 3, 17, 8, 0, tzinfo=UTC)
 

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from tests.doctoral.factories import create_foreign, opened, server_urls, sqlite_urls
 from tranche.doctoral.durations import Thresholds, classify, whole_months
-from tranche.doctoral.schemas import inscription_db as I
-from tranche.doctoral.schemas import userdb as U
 from tranche.doctoral.seed import Seeder
+from tranche.doctoral.tables import inscription_db as I
+from tranche.doctoral.tables import userdb as U
 
 NOW = datetime(2025, 3, 17, 8, 0, tzinfo=UTC)
 

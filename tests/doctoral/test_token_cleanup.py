@@ -12,8 +12,8 @@ from tests.doctoral.conftest import Running
 from tranche.batch import BatchStatus
 from tranche.doctoral.audit import verify_chain
 from tranche.doctoral.models import audit_log, job_execution_history
-from tranche.doctoral.schemas import userdb as U
 from tranche.doctoral.seed import Seeder
+from tranche.doctoral.tables import userdb as U
 
 RUN = datetime(2025, 3, 17, 2, 0, tzinfo=UTC)
 NAIVE_RUN = RUN.replace(tzinfo=None)

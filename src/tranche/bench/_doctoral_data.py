@@ -16,10 +16,10 @@ from tranche.core.db import Database
 from tranche.core.migrations import upgrade
 from tranche.core.settings import PoolSettings
 from tranche.doctoral.durations import add_months
-from tranche.doctoral.schemas import create_foreign_schema
-from tranche.doctoral.schemas import inscription_db as I
-from tranche.doctoral.schemas import userdb as U
 from tranche.doctoral.sources import FOREIGN
+from tranche.doctoral.tables import create_foreign_schema
+from tranche.doctoral.tables import inscription_db as I
+from tranche.doctoral.tables import userdb as U
 
 __all__ = [
     "enrollments",

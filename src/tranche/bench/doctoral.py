@@ -43,9 +43,9 @@ from tranche.bench import _doctoral_data as data
 from tranche.bench._report import machine_line, write_section
 from tranche.core.logging import configure_logging
 from tranche.doctoral.runtime import Runtime
-from tranche.doctoral.schemas import inscription_db as I
-from tranche.doctoral.schemas import userdb as U
 from tranche.doctoral.settings import DoctoralSettings
+from tranche.doctoral.tables import inscription_db as I
+from tranche.doctoral.tables import userdb as U
 
 __all__ = ["main", "markdown", "register", "run"]
 

@@ -28,8 +28,8 @@ from tranche.doctoral.auth import TriggerLimiter, resolve_jwt_secret
 from tranche.doctoral.eureka import register, unregister
 from tranche.doctoral.router import router
 from tranche.doctoral.runtime import Runtime
-from tranche.doctoral.schemas import create_foreign_schema
 from tranche.doctoral.settings import DoctoralSettings
+from tranche.doctoral.tables import create_foreign_schema
 
 __all__ = ["SPEC", "create_app"]
 

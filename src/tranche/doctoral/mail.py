@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from tranche.core.db import Database
 from tranche.core.logging import get_logger
 from tranche.doctoral.notifications import EMAIL_PATTERN
-from tranche.doctoral.schemas.userdb import roles, user_roles, users
 from tranche.doctoral.settings import DoctoralSettings
+from tranche.doctoral.tables.userdb import roles, user_roles, users
 
 __all__ = ["Mailer", "admin_emails"]
 

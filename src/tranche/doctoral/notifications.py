@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from tranche.doctoral.schemas.notification_db import PRIORITES, TYPES
+from tranche.doctoral.tables.notification_db import PRIORITES, TYPES
 
 __all__ = [
     "EMAIL_PATTERN",

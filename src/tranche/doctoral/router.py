@@ -13,14 +13,14 @@ from fastapi import APIRouter, Path, Query, Request
 
 from tranche.doctoral import service
 from tranche.doctoral.auth import AdminDep, TriggerLimiter
-from tranche.doctoral.dto import (
+from tranche.doctoral.runtime import Runtime
+from tranche.doctoral.schemas import (
     GlobalStats,
     JobExecutionDTO,
     JobInfo,
     JobStopResponse,
     JobTriggerResponse,
 )
-from tranche.doctoral.runtime import Runtime
 
 __all__ = ["router"]
 

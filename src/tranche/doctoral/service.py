@@ -21,7 +21,10 @@ from tranche.core.errors import ApiError
 from tranche.doctoral import history
 from tranche.doctoral.audit import AuditEvent, AuditEventType
 from tranche.doctoral.auth import Principal
-from tranche.doctoral.dto import (
+from tranche.doctoral.jobs.common import counts_of
+from tranche.doctoral.listeners import TRIGGERED_BY
+from tranche.doctoral.runtime import Runtime
+from tranche.doctoral.schemas import (
     GlobalStats,
     JobExecutionDTO,
     JobFailure,
@@ -30,9 +33,6 @@ from tranche.doctoral.dto import (
     JobTriggerResponse,
     format_duration,
 )
-from tranche.doctoral.jobs.common import counts_of
-from tranche.doctoral.listeners import TRIGGERED_BY
-from tranche.doctoral.runtime import Runtime
 
 __all__ = [
     "execution_detail",

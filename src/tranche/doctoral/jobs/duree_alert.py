@@ -51,7 +51,7 @@ from tranche.doctoral.notifications import (
     TypeNotification,
     notification,
 )
-from tranche.doctoral.schemas.inscription_db import inscriptions
+from tranche.doctoral.tables.inscription_db import inscriptions
 
 __all__ = [
     "ANOMALIES_KEY",

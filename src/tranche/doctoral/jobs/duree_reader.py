@@ -24,8 +24,8 @@ import sqlalchemy as sa
 
 from tranche.core.db import Database
 from tranche.doctoral.models import alerte_duree_envoyee
-from tranche.doctoral.schemas.inscription_db import inscriptions
-from tranche.doctoral.schemas.userdb import users
+from tranche.doctoral.tables.inscription_db import inscriptions
+from tranche.doctoral.tables.userdb import users
 
 __all__ = ["Enrollment", "EnrollmentReader", "Person"]
 

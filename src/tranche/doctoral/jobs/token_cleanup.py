@@ -29,7 +29,7 @@ from tranche.batch.uow import StepContext
 from tranche.core.db import Database
 from tranche.doctoral.jobs.common import JobSpec, add_counts, run_at
 from tranche.doctoral.models import utc_naive
-from tranche.doctoral.schemas.userdb import password_reset_tokens, refresh_token
+from tranche.doctoral.tables.userdb import password_reset_tokens, refresh_token
 
 __all__ = ["DESCRIPTION", "JOB_NAME", "build", "expired_reader", "token_deleter"]
 

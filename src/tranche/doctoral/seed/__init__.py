@@ -16,12 +16,12 @@ from datetime import datetime
 
 from tranche.core.db import Database
 from tranche.core.settings import PoolSettings
-from tranche.doctoral.schemas import create_foreign_schema
 from tranche.doctoral.seed.activity import ActivitySeeding
 from tranche.doctoral.seed.base import SeedReport
 from tranche.doctoral.seed.people import PeopleSeeding
 from tranche.doctoral.seed.theses import ThesisSeeding
 from tranche.doctoral.sources import FOREIGN
+from tranche.doctoral.tables import create_foreign_schema
 
 __all__ = ["SeedReport", "Seeder", "seed_portal"]
 

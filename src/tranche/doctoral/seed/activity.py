@@ -8,10 +8,10 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from tranche.doctoral.durations import add_months
-from tranche.doctoral.schemas import defensedb as D
-from tranche.doctoral.schemas import notification_db as N
-from tranche.doctoral.schemas import userdb as U
 from tranche.doctoral.seed.base import SeedBase, insert_rows, next_id
+from tranche.doctoral.tables import defensedb as D
+from tranche.doctoral.tables import notification_db as N
+from tranche.doctoral.tables import userdb as U
 
 __all__ = ["ActivitySeeding"]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tranche.doctoral.schemas import userdb as U
 from tranche.doctoral.seed.base import SeedBase, insert_rows, next_id, slug
+from tranche.doctoral.tables import userdb as U
 
 __all__ = ["PeopleSeeding"]
 

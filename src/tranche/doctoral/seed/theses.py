@@ -11,8 +11,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from tranche.doctoral.durations import add_months
-from tranche.doctoral.schemas import inscription_db as I
 from tranche.doctoral.seed.base import SeedBase, insert_rows, next_id
+from tranche.doctoral.tables import inscription_db as I
 
 __all__ = ["ThesisSeeding"]
 

@@ -34,11 +34,11 @@ from tranche.core.outbox import Relay, outbox_status
 from tranche.core.service import migrate
 from tranche.core.settings import SettingsError
 from tranche.doctoral.app import SPEC
-from tranche.doctoral.dto import format_duration
 from tranche.doctoral.jobs.common import counts_of
 from tranche.doctoral.runtime import Runtime
-from tranche.doctoral.schemas import create_foreign_schema
+from tranche.doctoral.schemas import format_duration
 from tranche.doctoral.settings import DoctoralSettings
+from tranche.doctoral.tables import create_foreign_schema
 
 __all__ = ["NAME", "app"]
 

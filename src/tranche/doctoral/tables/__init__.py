@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tranche.doctoral.schemas import defensedb, inscription_db, notification_db, userdb
+from tranche.doctoral.tables import defensedb, inscription_db, notification_db, userdb
 
 __all__ = [
     "FOREIGN_SCHEMAS",

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tests.doctoral.factories import Portal, opened
-from tranche.doctoral.schemas import create_foreign_schema, ddl
-from tranche.doctoral.schemas import inscription_db as I
 from tranche.doctoral.sources import as_bool
+from tranche.doctoral.tables import create_foreign_schema, ddl
+from tranche.doctoral.tables import inscription_db as I
 
 
 def test_as_bool_reads_every_driver_form() -> None:
