@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tranche.execution.batch import new_dto
+from tranche.execution.bulk_create import new_dto
 from tranche.execution.bulk_insert import NewRow
 from tranche.execution.schemas import dumps, execution_dto, parse_json
 from tranche.execution.settings import DEFAULT_STATUSES, DEFAULT_TRADE_TYPES

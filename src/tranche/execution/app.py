@@ -38,7 +38,7 @@ from tranche.core.outbox import Relay
 from tranche.core.resilience import Backoff, BreakerState
 from tranche.core.service import OwnedDatabase, ServiceSpec
 from tranche.execution.backlog import OutboxBacklog
-from tranche.execution.batch import BatchWriter
+from tranche.execution.bulk_create import BatchWriter
 from tranche.execution.bulk_insert import pick_method
 from tranche.execution.callbacks import FillDeliverer
 from tranche.execution.clients.security import SecurityClient

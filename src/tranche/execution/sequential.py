@@ -24,7 +24,7 @@ from tranche.core.db import Database
 from tranche.core.logging import get_logger
 from tranche.core.settings import KafkaSettings
 from tranche.execution import repository
-from tranche.execution.batch import Checkpoint, ItemResult, db_error_message, is_row_error
+from tranche.execution.bulk_create import Checkpoint, ItemResult, db_error_message, is_row_error
 from tranche.execution.bulk_insert import NewRow, insert_one
 from tranche.execution.clients.security import SecurityClient
 from tranche.execution.events import TYPE_ID_HEADER

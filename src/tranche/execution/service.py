@@ -14,7 +14,7 @@ from tranche.core.errors import ApiError
 from tranche.core.logging import get_logger
 from tranche.core.outbox import Relay
 from tranche.execution import repository
-from tranche.execution.batch import BatchWriter, Checkpoint, ItemResult
+from tranche.execution.bulk_create import BatchWriter, Checkpoint, ItemResult
 from tranche.execution.callbacks import FillDeliverer, enqueue_fill
 from tranche.execution.clients.security import SecurityClient, SecurityServiceUnavailable
 from tranche.execution.idempotent import Rendered
