@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -27,6 +27,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from tranche import __version__
+from tranche.core.clock import utc_now
 from tranche.core.db import Database, PoolCollector
 from tranche.core.errors import error_body
 from tranche.core.health import Health
@@ -93,7 +94,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app. ``http`` serves both peers unless ``security_http``/``trade_http``
     are given; clients passed in are not closed by the app."""
-    now = clock or (lambda: datetime.now(UTC))
+    now = clock or utc_now
     registry = CollectorRegistry()
     metrics = ExecutionMetrics(registry)
     db = Database.open("execution", settings.execution_database_url(), settings.pool())

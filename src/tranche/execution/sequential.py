@@ -12,14 +12,14 @@ path's, so benchmarks compare like with like.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.helpers import create_ssl_context
 from sqlalchemy.exc import DBAPIError
 
+from tranche.core.clock import Clock, utc_now
 from tranche.core.db import Database
 from tranche.core.logging import get_logger
 from tranche.core.settings import KafkaSettings
@@ -45,7 +45,7 @@ class SequentialWriter:
         security: SecurityClient,
         topic: str,
         type_id: str,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self.db = db
         self.kafka = kafka
