@@ -9,12 +9,22 @@ environment variable, never at first use, and never echoes a secret.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from aiokafka.helpers import create_ssl_context
+from pydantic import (
+    BaseModel,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
+    "ClientRole",
     "KafkaSettings",
     "PoolSettings",
     "ServiceSettings",
@@ -25,13 +35,22 @@ __all__ = [
 
 S = TypeVar("S", bound=BaseSettings)
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+#: Which aiokafka client the options are for.
+ClientRole = Literal["producer", "consumer", "admin"]
+
 
 class SettingsError(ValueError):
     """A setting is invalid; the message names each environment variable at fault."""
 
 
 class KafkaSettings(BaseSettings):
-    """The Kafka cluster, shared by all services (one cluster per deployment)."""
+    """The Kafka cluster, shared by all services (one cluster per deployment).
+
+    :meth:`client_options` is the one place that turns these into aiokafka keyword
+    arguments, for the producer, the consumers and the admin client alike.
+    """
 
     model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
 
@@ -48,7 +67,98 @@ class KafkaSettings(BaseSettings):
         ),
     )
     request_timeout_ms: int = Field(default=30_000, ge=1_000, description="Broker request timeout.")
-    security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT or SSL.")
+    security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    sasl_mechanism: SaslMechanism = Field(
+        default="PLAIN",
+        description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols only).",
+    )
+    sasl_username: str | None = Field(default=None, description="SASL user (SASL_* protocols).")
+    sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password (SASL_* protocols; never logged)."
+    )
+    ssl_cafile: FilePath | None = Field(
+        default=None,
+        description="PEM file of the CAs that sign the brokers' certificates "
+        "(SSL/SASL_SSL; unset: the system's trusted CAs).",
+    )
+    ssl_certfile: FilePath | None = Field(
+        default=None, description="PEM client certificate for mutual TLS (SSL/SASL_SSL)."
+    )
+    ssl_keyfile: FilePath | None = Field(
+        default=None,
+        description="PEM private key of the client certificate (unset: inside the certfile).",
+    )
+    ssl_key_password: SecretStr | None = Field(
+        default=None, description="Password of an encrypted client key (never logged)."
+    )
+
+    @field_validator("security_protocol", "sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        sasl = self.security_protocol.startswith("SASL_")
+        tls = self.security_protocol in ("SSL", "SASL_SSL")
+        if sasl and (not self.sasl_username or self.sasl_password is None):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs KAFKA_SASL_USERNAME "
+                "and KAFKA_SASL_PASSWORD"
+            )
+        if not sasl and (self.sasl_username or self.sasl_password is not None):
+            raise ValueError(
+                "KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD are set but KAFKA_SECURITY_PROTOCOL="
+                f"{self.security_protocol} does not use SASL (use SASL_SSL or SASL_PLAINTEXT)"
+            )
+        tls_files = {
+            "KAFKA_SSL_CAFILE": self.ssl_cafile,
+            "KAFKA_SSL_CERTFILE": self.ssl_certfile,
+            "KAFKA_SSL_KEYFILE": self.ssl_keyfile,
+            "KAFKA_SSL_KEY_PASSWORD": self.ssl_key_password,
+        }
+        stray = [name for name, value in tls_files.items() if value is not None]
+        if stray and not tls:
+            raise ValueError(
+                f"{', '.join(stray)} set but KAFKA_SECURITY_PROTOCOL={self.security_protocol} "
+                "does not use TLS (use SSL or SASL_SSL)"
+            )
+        if (self.ssl_keyfile or self.ssl_key_password) and self.ssl_certfile is None:
+            raise ValueError("KAFKA_SSL_KEYFILE/KAFKA_SSL_KEY_PASSWORD need KAFKA_SSL_CERTFILE")
+        return self
+
+    def client_options(self, role: ClientRole) -> dict[str, Any]:
+        """Keyword arguments for aiokafka's producer, consumer or admin client (``role``).
+
+        The producer waits for every in-sync replica (``acks="all"``) and is idempotent
+        as configured; callers add only what is specific to them (batch sizes, group ids).
+        """
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "client_id": self.client_id,
+            "request_timeout_ms": self.request_timeout_ms,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            key_password = self.ssl_key_password
+            options["ssl_context"] = create_ssl_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None,
+                certfile=str(self.ssl_certfile) if self.ssl_certfile else None,
+                keyfile=str(self.ssl_keyfile) if self.ssl_keyfile else None,
+                password=key_password.get_secret_value() if key_password else None,
+            )
+        if self.security_protocol.startswith("SASL_"):
+            assert self.sasl_password is not None  # checked at start by _consistent
+            options["sasl_mechanism"] = self.sasl_mechanism
+            # aiokafka reads these two for SCRAM as well as for PLAIN.
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        if role == "producer":
+            options["acks"] = "all"
+            options["enable_idempotence"] = self.enable_idempotence
+        return options
 
 
 class PoolSettings(BaseModel):
@@ -119,14 +229,19 @@ def env_name(cls: type[BaseSettings], loc: tuple[int | str, ...]) -> str:
     return (prefix + delim.join(str(p) for p in loc)).upper()
 
 
+def _secret_fields(cls: type[BaseModel]) -> set[str]:
+    return {n for n, f in cls.model_fields.items() if f.annotation in (SecretStr, SecretStr | None)}
+
+
 def load_settings(cls: type[S], **overrides: Any) -> S:
-    """Build ``cls`` from the environment, or raise :class:`SettingsError` naming the variables."""
+    """Build ``cls`` from the environment, or raise :class:`SettingsError` naming the variables.
+
+    The offending value is quoted, except for secrets and for errors about the settings
+    as a whole (whose input is every value, secrets included).
+    """
     try:
         return cls(**overrides)
     except ValidationError as exc:
-        secret_fields = {
-            n for n, f in cls.model_fields.items() if f.annotation in (SecretStr, SecretStr | None)
-        }
         owner: type[BaseSettings] = cls
         for f in cls.model_fields.values():
             nested = f.annotation
@@ -136,12 +251,13 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
                 and nested.__name__ == exc.title
             ):
                 owner = nested
+        secret_fields = _secret_fields(owner)
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
-            if owner is not cls:
-                problems.append(f"{env_name(owner, loc)}: {err['msg']} (got {err.get('input')!r})")
+            if not loc:
+                problems.append(err["msg"])
                 continue
-            shown = "" if (loc and loc[0] in secret_fields) else f" (got {err.get('input')!r})"
-            problems.append(f"{env_name(cls, loc)}: {err['msg']}{shown}")
+            shown = "" if loc[0] in secret_fields else f" (got {err.get('input')!r})"
+            problems.append(f"{env_name(owner, loc)}: {err['msg']}{shown}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

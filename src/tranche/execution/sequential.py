@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.helpers import create_ssl_context
 from sqlalchemy.exc import DBAPIError
 
 from tranche.core.clock import Clock, utc_now
@@ -59,19 +58,7 @@ class SequentialWriter:
     async def _ensure(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
-                k = self.kafka
-                extra: dict[str, Any] = {}
-                if k.security_protocol.upper() == "SSL":
-                    extra["ssl_context"] = create_ssl_context()
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=k.bootstrap_servers,
-                    client_id=k.client_id,
-                    acks="all",
-                    enable_idempotence=k.enable_idempotence,
-                    request_timeout_ms=k.request_timeout_ms,
-                    security_protocol=k.security_protocol.upper(),
-                    **extra,
-                )
+                producer = AIOKafkaProducer(**self.kafka.client_options("producer"))
                 await producer.start()
                 self._producer = producer
             return self._producer
