@@ -9,10 +9,11 @@ environment variable, never at first use, and never echoes a secret.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 from aiokafka.helpers import create_ssl_context
 from pydantic import (
+    AliasChoices,
     BaseModel,
     Field,
     FilePath,
@@ -23,12 +24,18 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tranche.core.resilience import Backoff
+
 __all__ = [
+    "Attempts",
+    "BackoffMultiplier",
     "ClientRole",
     "KafkaSettings",
     "PoolSettings",
+    "RetrySettings",
     "ServiceSettings",
     "SettingsError",
+    "WaitMs",
     "env_name",
     "load_settings",
 ]
@@ -161,6 +168,58 @@ class KafkaSettings(BaseSettings):
         return options
 
 
+#: Bounds shared by every retry setting, so a subclass that changes a default keeps them.
+Attempts = Annotated[int, Field(ge=1, le=10_000)]
+WaitMs = Annotated[int, Field(ge=0, le=86_400_000)]
+BackoffMultiplier = Annotated[float, Field(ge=1.0, le=100.0)]
+
+
+class RetrySettings(BaseModel):
+    """The retry quartet: attempts, then exponential waits between them, capped.
+
+    Every retrying component (outbox relay, fill callbacks, the trade service's calls to
+    the execution service) embeds this one model, so the bounds and the "cap below the
+    first wait" check exist once. A service binds it to its variables by subclassing it
+    together with ``BaseSettings`` and an ``env_prefix`` (see ``ExecutionSettings``); a
+    subclass may change the defaults (keeping the bounds via :data:`Attempts` etc.) and
+    keep an original's variable names with ``validation_alias``.
+    """
+
+    #: The group's name in its service's settings (``outbox_``), used in error messages.
+    group_prefix: ClassVar[str] = ""
+
+    max_attempts: Attempts = Field(default=3, description="Attempts before giving up.")
+    initial_backoff_ms: WaitMs = Field(
+        default=1000, description="Wait after the first failed attempt."
+    )
+    backoff_multiplier: BackoffMultiplier = Field(
+        default=2.0, description="Each further wait is this many times longer."
+    )
+    max_backoff_ms: WaitMs = Field(default=30_000, description="Longest wait between attempts.")
+
+    @model_validator(mode="after")
+    def _cap_not_below_first_wait(self) -> Self:
+        if self.max_backoff_ms < self.initial_backoff_ms:
+            cap, first = self._setting("max_backoff_ms"), self._setting("initial_backoff_ms")
+            raise ValueError(f"{cap} must be >= {first}")
+        return self
+
+    @classmethod
+    def _setting(cls, field: str) -> str:
+        """``field`` as the service spells it (its variable without the service prefix)."""
+        alias = cls.model_fields[field].validation_alias
+        name = str(alias.choices[0]) if isinstance(alias, AliasChoices) else field
+        return cls.group_prefix + name
+
+    def backoff(self) -> Backoff:
+        return Backoff(
+            max_attempts=self.max_attempts,
+            initial_s=self.initial_backoff_ms / 1000,
+            multiplier=self.backoff_multiplier,
+            max_s=self.max_backoff_ms / 1000,
+        )
+
+
 class PoolSettings(BaseModel):
     """Connection-pool shape handed to :func:`tranche.core.db.create_engine`."""
 
@@ -202,6 +261,37 @@ class ServiceSettings(BaseSettings):
         default_factory=KafkaSettings, description="The Kafka cluster (KAFKA_* variables)."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_block_keywords(cls, data: Any) -> Any:
+        """Accept a nested block's setting by its flat name, as its variable spells it.
+
+        ``ExecutionSettings(outbox_batch_size=50)`` is ``EXECUTION_OUTBOX_BATCH_SIZE=50``:
+        a keyword is always the variable without the service prefix, lowercased. The
+        block's other settings still come from the environment.
+        """
+        if not isinstance(data, dict):
+            return data
+        prefix = str(cls.model_config.get("env_prefix", "")).lower()
+        for name, field in cls.model_fields.items():
+            block = field.annotation
+            if not (isinstance(block, type) and issubclass(block, BaseSettings)):
+                continue
+            group = str(block.model_config.get("env_prefix", "")).lower()
+            if not (prefix and group.startswith(prefix) and group != prefix):
+                continue
+            group = group[len(prefix) :]
+            names = _keyword_names(block)
+            flat = {
+                names[k[len(group) :]]: data.pop(k)
+                for k in [k for k in data if k.startswith(group) and k[len(group) :] in names]
+            }
+            if flat:
+                given = data.get(name)
+                base = given.model_dump() if isinstance(given, BaseModel) else given
+                data[name] = {**(base if isinstance(base, dict) else block().model_dump()), **flat}
+        return data
+
     def pool(self) -> PoolSettings:
         return PoolSettings(
             pool_size=self.db_pool_size,
@@ -216,21 +306,50 @@ class ServiceSettings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / f'{name}.db').resolve()}"
 
 
-def env_name(cls: type[BaseSettings], loc: tuple[int | str, ...]) -> str:
-    """The environment variable that feeds the field at ``loc`` of ``cls``."""
-    prefix = str(cls.model_config.get("env_prefix", ""))
+def _keyword_names(block: type[BaseModel]) -> dict[str, str]:
+    """Flat spelling (variable suffix, lowercased) → field name, for each field of ``block``."""
+    names = {}
+    for field_name, field in block.model_fields.items():
+        names[field_name] = field_name
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update({str(choice).lower(): field_name for choice in alias.choices})
+    return names
+
+
+def env_name(cls: type[BaseModel], loc: tuple[int | str, ...]) -> str:
+    """The environment variable that feeds the field at ``loc`` of ``cls``.
+
+    A ``loc`` into a nested settings block (``("outbox", "batch_size")``) is named by
+    that block's own prefix (``EXECUTION_OUTBOX_BATCH_SIZE``).
+    """
+    config = cls.model_config
+    prefix = str(config.get("env_prefix", ""))
     field = cls.model_fields.get(str(loc[0])) if loc else None
-    alias = getattr(field, "validation_alias", None) if field else None
+    nested = field.annotation if field else None
+    if len(loc) > 1 and isinstance(nested, type) and issubclass(nested, BaseSettings):
+        return env_name(nested, loc[1:])
+    alias = field.validation_alias if field else None
+    aliased = prefix if config.get("env_prefix_target") in ("alias", "all") else ""
     if isinstance(alias, str):
-        return alias.upper()
-    if alias is not None and hasattr(alias, "choices"):
-        return str(alias.choices[0]).upper()
-    delim = str(cls.model_config.get("env_nested_delimiter") or "__")
+        return (aliased + alias).upper()
+    if isinstance(alias, AliasChoices):
+        return (aliased + str(alias.choices[0])).upper()
+    delim = str(config.get("env_nested_delimiter") or "__")
     return (prefix + delim.join(str(p) for p in loc)).upper()
 
 
-def _secret_fields(cls: type[BaseModel]) -> set[str]:
-    return {n for n, f in cls.model_fields.items() if f.annotation in (SecretStr, SecretStr | None)}
+def _is_secret(cls: type[BaseModel], loc: tuple[int | str, ...]) -> bool:
+    """Whether ``loc`` points at (or into) a secret field, nested blocks included."""
+    field = cls.model_fields.get(str(loc[0])) if loc else None
+    if field is None:
+        return False
+    if field.annotation in (SecretStr, SecretStr | None):
+        return True
+    nested = field.annotation
+    return (
+        isinstance(nested, type) and issubclass(nested, BaseModel) and _is_secret(nested, loc[1:])
+    )
 
 
 def load_settings(cls: type[S], **overrides: Any) -> S:
@@ -251,13 +370,15 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
                 and nested.__name__ == exc.title
             ):
                 owner = nested
-        secret_fields = _secret_fields(owner)
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
             if not loc:
-                problems.append(err["msg"])
+                problems.append(f"{owner.model_config.get('env_prefix', '')}*: {err['msg']}")
                 continue
-            shown = "" if loc[0] in secret_fields else f" (got {err.get('input')!r})"
+            # A block's input is all its values (secrets included): quote scalars only.
+            value = err.get("input")
+            hidden = _is_secret(owner, loc) or isinstance(value, dict)
+            shown = "" if hidden else f" (got {value!r})"
             problems.append(f"{env_name(owner, loc)}: {err['msg']}{shown}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
