@@ -1,8 +1,10 @@
 """Settings shared by every service, built on pydantic-settings.
 
 Each service defines its own ``Settings`` class (with its own env prefix) that
-inherits the common blocks below; the app factory builds it with
-:func:`load_settings` so that a bad value fails at start with the name of the
+inherits :class:`ServiceSettings` and nests blocks of related settings (``kafka``,
+``outbox``, retry blocks built on :class:`RetrySettings`), each block a ``BaseSettings``
+with its own prefix so the variables keep their flat names. The app factory builds it
+with :func:`load_settings` so that a bad value fails at start with the name of the
 environment variable, never at first use, and never echoes a secret.
 """
 
