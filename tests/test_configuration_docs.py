@@ -8,31 +8,49 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from tranche.batch.settings import BatchSettings
-from tranche.core.outbox.settings import OutboxSettingsMixin
+from tranche.core.outbox.settings import OutboxSettings
 from tranche.core.settings import KafkaSettings, ServiceSettings, env_name
-from tranche.doctoral.settings import DoctoralSettings
-from tranche.execution.settings import ExecutionSettings
-from tranche.trade.settings import TradeSettings
+from tranche.doctoral.settings import DoctoralOutboxSettings, DoctoralSettings
+from tranche.execution.settings import CallbackSettings, ExecutionOutboxSettings, ExecutionSettings
+from tranche.trade.settings import ExecutionServiceRetrySettings, TradeSettings
 
 DOC = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text()
-SHARED = set(ServiceSettings.model_fields) | set(OutboxSettingsMixin.model_fields)
+SHARED = set(ServiceSettings.model_fields)
+OUTBOX = set(OutboxSettings.model_fields)
+SERVICES: list[type[BaseSettings]] = [ExecutionSettings, TradeSettings, DoctoralSettings]
+BLOCKS: list[type[BaseSettings]] = [
+    KafkaSettings,
+    BatchSettings,
+    ExecutionOutboxSettings,
+    CallbackSettings,
+    DoctoralOutboxSettings,
+    ExecutionServiceRetrySettings,
+]
+
+
+def _is_block(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseSettings)
 
 
 def _documented(cls: type[BaseSettings], name: str) -> bool:
     if f"`{env_name(cls, (name,))}`" in DOC:
         return True
-    return name in SHARED and f"`<PREFIX>{name.upper()}`" in DOC
+    if issubclass(cls, ServiceSettings) and name in SHARED:
+        return f"`<PREFIX>{name.upper()}`" in DOC
+    if issubclass(cls, OutboxSettings) and name in OUTBOX:
+        return f"`<PREFIX>OUTBOX_{name.upper()}`" in DOC
+    return False
 
 
-@pytest.mark.parametrize(
-    "cls", [KafkaSettings, BatchSettings, ExecutionSettings, TradeSettings, DoctoralSettings]
-)
+@pytest.mark.parametrize("cls", BLOCKS + SERVICES)
 def test_every_setting_is_documented(cls: type[BaseSettings]) -> None:
-    # Nested settings blocks (kafka, batch) are documented under their own prefix.
-    names = [
-        n
-        for n, f in cls.model_fields.items()
-        if not (isinstance(f.annotation, type) and issubclass(f.annotation, BaseSettings))
-    ]
+    # Nested settings blocks (kafka, batch, outbox, …) are checked as classes of their own.
+    names = [n for n, f in cls.model_fields.items() if not _is_block(f.annotation)]
     missing = [env_name(cls, (n,)) for n in names if not _documented(cls, n)]
     assert not missing, f"undocumented in docs/configuration.md: {missing}"
+
+
+@pytest.mark.parametrize("cls", SERVICES)
+def test_every_nested_block_is_checked(cls: type[BaseSettings]) -> None:
+    blocks = {f.annotation for f in cls.model_fields.values() if _is_block(f.annotation)}
+    assert blocks <= set(BLOCKS)

@@ -102,7 +102,7 @@ async def make_runtime(
             r = Relay(
                 runtime.sources.batchdb,
                 settings.kafka,
-                settings.outbox(),
+                settings.outbox,
                 registry,
                 name="doctoral-test",
             )

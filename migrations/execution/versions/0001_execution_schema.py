@@ -18,6 +18,7 @@ from alembic import op
 
 from tranche.core.idempotency import add_idempotency_table, drop_idempotency_table
 from tranche.core.outbox import add_outbox_table, drop_outbox_table
+from tranche.core.sqltypes import UtcDateTime
 
 revision: str = "0001_execution_schema"
 down_revision: str | None = None
@@ -25,7 +26,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 DECIMAL = sa.Numeric(18, 8)
-TIMESTAMP = sa.DateTime(timezone=True)
+TIMESTAMP = UtcDateTime()
 
 INDEXES: list[tuple[str, list[str], str | None]] = [
     ("idx_execution_status", ["execution_status"], None),

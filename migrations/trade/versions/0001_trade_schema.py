@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from tranche.core.sqltypes import UtcDateTime
+
 revision: str = "0001_trade_schema"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -97,7 +99,7 @@ def upgrade() -> None:
         sa.Column("limit_price", DECIMAL),
         sa.Column(
             "trade_timestamp",
-            sa.DateTime(timezone=True),
+            UtcDateTime(),
             nullable=False,
             server_default=sa.func.current_timestamp(),
         ),
@@ -121,7 +123,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, autoincrement=True),
         sa.Column(
             "execution_timestamp",
-            sa.DateTime(timezone=True),
+            UtcDateTime(),
             nullable=False,
             server_default=sa.func.current_timestamp(),
         ),
@@ -137,7 +139,7 @@ def upgrade() -> None:
         sa.Column("average_price", DECIMAL),
         sa.Column("version", sa.Integer, nullable=False, server_default="1"),
         sa.Column("execution_service_id", sa.Integer),
-        sa.Column("submission_claimed_at", sa.DateTime(timezone=True)),
+        sa.Column("submission_claimed_at", UtcDateTime()),
         sa.PrimaryKeyConstraint("id", name="execution_pk"),
         sa.ForeignKeyConstraint(
             ["execution_status_id"],

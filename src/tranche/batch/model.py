@@ -8,7 +8,7 @@ repository persists these; listeners and the admin API read them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from tranche.batch.context import ExecutionContext
 from tranche.batch.errors import JobParametersInvalidError
+from tranche.core.clock import Clock, utc_now
 
 __all__ = [
     "BatchStatus",
@@ -30,15 +31,10 @@ __all__ = [
     "utc_now",
 ]
 
-Clock = Callable[[], datetime]
 ParameterValue = str | int | float | bool | datetime | date
 
 MAX_NAME = 100
 MAX_TEXT = 2500
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class BatchStatus(StrEnum):

@@ -13,14 +13,11 @@ one row per scheduled occurrence, so that of several replicas exactly one fires 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
-    Dialect,
     ForeignKeyConstraint,
     Integer,
     MetaData,
@@ -33,7 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.schema import SchemaItem
-from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from tranche.core.sqltypes import UtcDateTime
 
 __all__ = [
     "TABLE_NAMES",
@@ -54,28 +52,6 @@ __all__ = [
 
 _ID = BigInteger().with_variant(Integer(), "sqlite")
 _LONG_TEXT = Text().with_variant(mysql.LONGTEXT(), "mysql")
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out; stored naive (MariaDB: microseconds)."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "mysql":
-            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
-        return dialect.type_descriptor(DateTime())
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("batch tables store timezone-aware datetimes only")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
 
 
 def _counts() -> list[Column[Any]]:

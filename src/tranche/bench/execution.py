@@ -56,6 +56,7 @@ from tranche.bench._execution_report import chart, markdown, profile_stages
 from tranche.bench._report import write_section
 from tranche.core.broker import EmbeddedBroker
 from tranche.core.logging import configure_logging
+from tranche.execution.settings import ExecutionOutboxSettings
 
 __all__ = ["main", "register", "run"]
 
@@ -192,7 +193,7 @@ async def _profile(url: str, bootstrap: str, work: Path, n: int, keep: Path | No
         work,
         max_batch_size=max(n, 100),
         publish_wait_ms=0,
-        outbox_relay_enabled=False,
+        outbox=ExecutionOutboxSettings(relay_enabled=False),
         create_orders_topic=False,
     ) as target:
         for _ in range(3):

@@ -10,7 +10,6 @@ parameter types are 400, not 500.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -19,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tranche.core.clock import utc_now
 from tranche.core.logging import get_logger
 
 __all__ = ["ApiError", "error_body", "field_path", "install_error_handlers"]
@@ -58,7 +58,7 @@ def error_body(
     except ValueError:
         reason = "Error"
     body: dict[str, Any] = {
-        "timestamp": datetime.now(UTC).isoformat(),
+        "timestamp": utc_now().isoformat(),
         "status": status,
         "error": reason,
         "message": message,

@@ -25,19 +25,21 @@ import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import CursorResult, Dialect, Result
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tranche.core.clock import Clock, utc_now
 from tranche.core.db import Database
 from tranche.core.logging import get_logger
+from tranche.core.sqltypes import UtcDateTime
 
 __all__ = [
     "IDEMPOTENCY_TABLE",
@@ -63,24 +65,6 @@ COMPLETED = "COMPLETED"
 log = get_logger(__name__)
 
 
-class _UtcDateTime(sa.TypeDecorator[datetime]):
-    """Timezone-aware UTC on every backend (SQLite and MariaDB store naive values)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.astimezone(UTC)
-        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _long_text() -> sa.types.TypeEngine[str]:
     return sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 
@@ -96,13 +80,13 @@ def _columns() -> list[sa.Column[Any]]:
         sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("status", sa.String(12), nullable=False),
         sa.Column("owner", sa.String(36), nullable=True),
-        sa.Column("locked_until", _UtcDateTime(), nullable=True),
+        sa.Column("locked_until", UtcDateTime(), nullable=True),
         sa.Column("state", _long_text(), nullable=True),
         sa.Column("response_status", sa.Integer(), nullable=True),
         sa.Column("response_media_type", sa.String(100), nullable=True),
         sa.Column("response_body", _long_binary(), nullable=True),
-        sa.Column("created_at", _UtcDateTime(), nullable=False),
-        sa.Column("expires_at", _UtcDateTime(), nullable=False),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("expires_at", UtcDateTime(), nullable=False),
     ]
 
 
@@ -199,7 +183,7 @@ class IdempotencyStore:
         lease_s: float = 60.0,
         wait_s: float = 10.0,
         poll_s: float = 0.05,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock = utc_now,
         table: sa.Table | None = None,
     ) -> None:
         self.db = db
@@ -207,7 +191,7 @@ class IdempotencyStore:
         self.lease = timedelta(seconds=lease_s)
         self.wait_s = wait_s
         self.poll_s = poll_s
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock
         self.table = table if table is not None else idempotency_table(sa.MetaData())
 
     async def claim(self, scope: str, key: str, request_fingerprint: str) -> Claim:

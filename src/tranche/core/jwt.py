@@ -9,12 +9,14 @@ to show a caller (it never contains the token or the key).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+
+from tranche.core.clock import Clock, utc_now
 
 __all__ = ["Claims", "InvalidTokenError", "JwtVerifier", "issue_token"]
 
@@ -46,7 +48,7 @@ class JwtVerifier:
     algorithms: Sequence[str] = ("HS256",)
     leeway_s: int = 0
     roles_claim: str = "roles"
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    clock: Clock = utc_now
 
     def verify(self, token: str) -> Claims:
         if not token or token.count(".") != 2:
@@ -101,7 +103,7 @@ def issue_token(
     extra: dict[str, Any] | None = None,
 ) -> str:
     """A token shaped like the issuer's (``sub``, ``roles``, ``iss``, ``iat``, ``exp``)."""
-    issued = now or datetime.now(UTC)
+    issued = now or utc_now()
     payload: dict[str, Any] = {
         **(extra or {}),
         "sub": subject,

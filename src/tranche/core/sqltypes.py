@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -61,17 +62,30 @@ class Char(TypeDecorator[str]):
 
 
 class UtcDateTime(TypeDecorator[datetime]):
-    """``timestamptz`` that always comes back timezone-aware UTC (SQLite drops the offset)."""
+    """The one UTC timestamp column type of tranche: every table's datetime columns use it.
+
+    - Storage: ``timestamptz`` on PostgreSQL; ``DATETIME(6)`` (microseconds, naive, in UTC)
+      on MariaDB/MySQL, whose plain ``DATETIME`` would drop the fraction; SQLite's text
+      ``DATETIME`` (naive, in UTC, microseconds kept).
+    - Python: values always come back timezone-aware in UTC, whatever the database.
+    - Input: an aware datetime is converted to UTC; a *naive* one is taken to be UTC
+      already (never local time), as every caller here produces UTC and the doctoral
+      sources hand over the originals' naive UTC ``LocalDateTime`` values.
+    """
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value if dialect.name == "postgresql" else value.astimezone(UTC)
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -99,7 +99,7 @@ def create_app(settings: DoctoralSettings) -> FastAPI:
         for db in runtime.sources:
             health.add(db.name, db.ping)
         relay = Relay(
-            runtime.sources.batchdb, settings.kafka, settings.outbox(), registry, name="doctoral"
+            runtime.sources.batchdb, settings.kafka, settings.outbox, registry, name="doctoral"
         )
         health.add("kafka", relay.health)
         await relay.start()

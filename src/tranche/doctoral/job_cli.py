@@ -124,7 +124,7 @@ async def _flush(runtime: Runtime, timeout_s: float = 30.0) -> str:
     relay = Relay(
         runtime.sources.batchdb,
         settings.kafka,
-        settings.outbox(),
+        settings.outbox,
         CollectorRegistry(),
         name="job-cli",
     )

@@ -14,12 +14,13 @@ from typing import Self
 
 from limits import parse
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tranche.batch import BatchSettings
-from tranche.core.outbox import OutboxSettingsMixin
+from tranche.core.outbox import OutboxSettings
+from tranche.core.settings import ServiceSettings
 
-__all__ = ["DATABASES", "DoctoralSettings"]
+__all__ = ["DATABASES", "DoctoralOutboxSettings", "DoctoralSettings"]
 
 #: Setting field → database name (as its owner calls it).
 DATABASES = {
@@ -33,7 +34,13 @@ DATABASES = {
 _CRON_FIELDS = (6, 7)
 
 
-class DoctoralSettings(OutboxSettingsMixin):
+class DoctoralOutboxSettings(BaseSettings, OutboxSettings):
+    """The outbox relay of the doctoral service (``DOCTORAL_OUTBOX_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCTORAL_OUTBOX_", extra="ignore")
+
+
+class DoctoralSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="DOCTORAL_", extra="ignore")
 
     port: int = Field(default=8085, ge=1, le=65535, description="HTTP port (the original's).")
@@ -71,6 +78,10 @@ class DoctoralSettings(OutboxSettingsMixin):
         description="Where rate-limit counters live: memory:// (per process) or redis://host:port.",
     )
 
+    outbox: DoctoralOutboxSettings = Field(
+        default_factory=DoctoralOutboxSettings,
+        description="The outbox relay (DOCTORAL_OUTBOX_*).",
+    )
     batch: BatchSettings = Field(
         default_factory=BatchSettings,
         description="The batch engine: time zone of the crons, scheduler, locks (BATCH_*).",

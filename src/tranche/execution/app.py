@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -27,6 +27,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from tranche import __version__
+from tranche.core.clock import utc_now
 from tranche.core.db import Database, PoolCollector
 from tranche.core.errors import error_body
 from tranche.core.health import Health
@@ -35,7 +36,7 @@ from tranche.core.http import create_app as create_http_app
 from tranche.core.idempotency import IdempotencyStore
 from tranche.core.logging import get_logger
 from tranche.core.outbox import Relay
-from tranche.core.resilience import Backoff, BreakerState
+from tranche.core.resilience import BreakerState
 from tranche.core.service import OwnedDatabase, ServiceSpec
 from tranche.execution.backlog import OutboxBacklog
 from tranche.execution.bulk_create import BatchWriter
@@ -93,7 +94,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app. ``http`` serves both peers unless ``security_http``/``trade_http``
     are given; clients passed in are not closed by the app."""
-    now = clock or (lambda: datetime.now(UTC))
+    now = clock or utc_now
     registry = CollectorRegistry()
     metrics = ExecutionMetrics(registry)
     db = Database.open("execution", settings.execution_database_url(), settings.pool())
@@ -114,7 +115,7 @@ def create_app(
         timeout_s=settings.security_service_timeout_ms / 1000,
         cooldown_s=settings.security_service_cooldown_ms / 1000,
     )
-    relay = Relay(db, settings.kafka, settings.outbox(), registry, name="execution-outbox")
+    relay = Relay(db, settings.kafka, settings.outbox, registry, name="execution-outbox")
     relay.on_sent(settings.orders_topic, sent_hook(now))
     deliverer = None
     if settings.trade_service_base_url:
@@ -124,18 +125,12 @@ def create_app(
             timeout_s=settings.trade_service_timeout_ms / 1000,
             conflict_retries=settings.trade_service_conflict_retries,
         )
-        backoff = Backoff(
-            max_attempts=settings.callback_max_attempts,
-            initial_s=settings.callback_initial_backoff_ms / 1000,
-            multiplier=settings.callback_backoff_multiplier,
-            max_s=settings.callback_max_backoff_ms / 1000,
-        )
         deliverer = FillDeliverer(
             db,
             trade,
             metrics,
-            backoff=backoff,
-            poll_s=settings.callback_poll_interval_ms / 1000,
+            backoff=settings.callback.backoff(),
+            poll_s=settings.callback.poll_interval_ms / 1000,
             clock=now,
         )
     idempotency = IdempotencyStore(
@@ -169,7 +164,7 @@ def create_app(
             db,
             limit=settings.backlog_limit,
             max_wait_s=settings.backlog_wait_ms / 1000,
-            relaying=lambda: settings.outbox_relay_enabled and relay.circuit is BreakerState.CLOSED,
+            relaying=lambda: settings.outbox.relay_enabled and relay.circuit is BreakerState.CLOSED,
             on_wait=metrics.backlog_wait.observe,
         ),
         clock=now,

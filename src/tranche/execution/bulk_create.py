@@ -27,7 +27,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +35,7 @@ import orjson
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InternalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tranche.core.clock import Clock, utc_now
 from tranche.core.db import Database
 from tranche.core.logging import get_logger
 from tranche.core.outbox import enqueue_many
@@ -166,7 +167,7 @@ class BatchWriter:
         type_id: str,
         parallel_chunks: int = 1,
         backlog: OutboxBacklog | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self.db = db
         self.backlog = backlog

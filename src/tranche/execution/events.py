@@ -13,11 +13,11 @@ event (:func:`on_sent`), which is after the value was fixed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tranche.core.clock import Clock, utc_now
 from tranche.core.logging import get_logger
 from tranche.core.outbox import OutboxEvent, SentEvent
 from tranche.execution import repository
@@ -39,7 +39,7 @@ def order_event(topic: str, type_id: str, dto: Mapping[str, Any]) -> OutboxEvent
 
 
 def sent_hook(
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = utc_now,
 ) -> Callable[[AsyncSession, Sequence[SentEvent]], Any]:
     """The relay's after-send hook for ``orders``: one bulk UPDATE of ``sent_timestamp``."""
 

@@ -12,14 +12,13 @@ path's, so benchmarks compare like with like.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.helpers import create_ssl_context
 from sqlalchemy.exc import DBAPIError
 
+from tranche.core.clock import Clock, utc_now
 from tranche.core.db import Database
 from tranche.core.logging import get_logger
 from tranche.core.settings import KafkaSettings
@@ -45,7 +44,7 @@ class SequentialWriter:
         security: SecurityClient,
         topic: str,
         type_id: str,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self.db = db
         self.kafka = kafka
@@ -59,19 +58,7 @@ class SequentialWriter:
     async def _ensure(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
-                k = self.kafka
-                extra: dict[str, Any] = {}
-                if k.security_protocol.upper() == "SSL":
-                    extra["ssl_context"] = create_ssl_context()
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=k.bootstrap_servers,
-                    client_id=k.client_id,
-                    acks="all",
-                    enable_idempotence=k.enable_idempotence,
-                    request_timeout_ms=k.request_timeout_ms,
-                    security_protocol=k.security_protocol.upper(),
-                    **extra,
-                )
+                producer = AIOKafkaProducer(**self.kafka.client_options("producer"))
                 await producer.start()
                 self._producer = producer
             return self._producer

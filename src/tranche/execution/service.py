@@ -4,11 +4,11 @@ list, and fill. Routes parse and render; this module decides."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from tranche.core.clock import Clock, utc_now
 from tranche.core.db import Database
 from tranche.core.errors import ApiError
 from tranche.core.logging import get_logger
@@ -114,7 +114,7 @@ class ExecutionService:
         deliverer: FillDeliverer | None,
         sequential: SequentialWriter | None = None,
         publish_wait_s: float,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self.db = db
         self.writer = writer

@@ -4,23 +4,27 @@ The original's ``batch.execution.*`` properties map onto flat names:
 ``bulk-insert-batch-size`` is ``EXECUTION_BULK_INSERT_BATCH_SIZE``,
 ``performance.enable-dynamic-batch-sizing`` is
 ``EXECUTION_ENABLE_DYNAMIC_BATCH_SIZING`` and so on; Kafka retry, backoff, circuit
-breaker and dead-letter settings are the outbox's (``EXECUTION_OUTBOX_*``).
+breaker and dead-letter settings are the outbox's (``EXECUTION_OUTBOX_*``, the nested
+``outbox`` block) and the fill callbacks' are ``EXECUTION_CALLBACK_*`` (``callback``).
 docs/configuration.md lists every one.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from tranche.core.outbox import OutboxSettingsMixin
+from tranche.core.outbox import OutboxSettings
+from tranche.core.settings import Attempts, RetrySettings, ServiceSettings, WaitMs
 
 __all__ = [
     "DEFAULT_STATUSES",
     "DEFAULT_TRADE_TYPES",
     "TYPE_ID",
+    "CallbackSettings",
+    "ExecutionOutboxSettings",
     "ExecutionSettings",
     "InsertMethodName",
 ]
@@ -53,7 +57,28 @@ InsertMethodName = Literal["auto", "copy", "unnest", "values", "row"]
 CodeList = Annotated[tuple[str, ...], NoDecode]
 
 
-class ExecutionSettings(OutboxSettingsMixin):
+class ExecutionOutboxSettings(BaseSettings, OutboxSettings):
+    """The outbox relay of the execution service (``EXECUTION_OUTBOX_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="EXECUTION_OUTBOX_", extra="ignore")
+
+
+class CallbackSettings(BaseSettings, RetrySettings):
+    """Fill deliveries to the trade service (``EXECUTION_CALLBACK_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="EXECUTION_CALLBACK_", extra="ignore")
+    group_prefix: ClassVar[str] = "callback_"
+
+    max_attempts: Attempts = Field(
+        default=50, description="Delivery attempts before a fill is FAILED."
+    )
+    max_backoff_ms: WaitMs = Field(default=300_000, description="Longest wait between attempts.")
+    poll_interval_ms: int = Field(
+        default=1000, ge=10, le=3_600_000, description="How often due callbacks are looked for."
+    )
+
+
+class ExecutionSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="EXECUTION_", extra="ignore")
 
     port: int = Field(default=8084, ge=1, le=65535, description="HTTP port.")
@@ -67,6 +92,11 @@ class ExecutionSettings(OutboxSettingsMixin):
         default="*",
         description="Origins browsers may call from (comma-separated; '*' any, as the "
         "original; empty: no CORS headers).",
+    )
+
+    outbox: ExecutionOutboxSettings = Field(
+        default_factory=ExecutionOutboxSettings,
+        description="The outbox relay (EXECUTION_OUTBOX_*).",
     )
 
     # --- batch endpoint ------------------------------------------------------------------
@@ -198,14 +228,9 @@ class ExecutionSettings(OutboxSettingsMixin):
     trade_service_conflict_retries: int = Field(
         default=3, ge=0, le=50, description="Re-reads after a 409 within one delivery attempt."
     )
-    callback_max_attempts: int = Field(
-        default=50, ge=1, le=10_000, description="Delivery attempts before a fill is FAILED."
-    )
-    callback_initial_backoff_ms: int = Field(default=1000, ge=0)
-    callback_backoff_multiplier: float = Field(default=2.0, ge=1.0, le=100.0)
-    callback_max_backoff_ms: int = Field(default=300_000, ge=0)
-    callback_poll_interval_ms: int = Field(
-        default=1000, ge=10, le=3_600_000, description="How often due callbacks are looked for."
+    callback: CallbackSettings = Field(
+        default_factory=CallbackSettings,
+        description="Fill deliveries: attempts, backoff, poll (EXECUTION_CALLBACK_*).",
     )
 
     # --- idempotency ---------------------------------------------------------------------
@@ -248,11 +273,6 @@ class ExecutionSettings(OutboxSettingsMixin):
     def _ordered(self) -> Self:
         if self.min_chunk_size > self.max_chunk_size:
             raise ValueError("EXECUTION_MIN_CHUNK_SIZE must not exceed EXECUTION_MAX_CHUNK_SIZE")
-        if self.callback_initial_backoff_ms > self.callback_max_backoff_ms:
-            raise ValueError(
-                "EXECUTION_CALLBACK_INITIAL_BACKOFF_MS must not exceed "
-                "EXECUTION_CALLBACK_MAX_BACKOFF_MS"
-            )
         return self
 
     def execution_database_url(self) -> str:

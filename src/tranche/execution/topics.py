@@ -8,10 +8,8 @@ background until the topic exists. A topic that already exists is left as it is.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.helpers import create_ssl_context
 
 from tranche.core.logging import get_logger
 from tranche.core.settings import KafkaSettings
@@ -44,17 +42,9 @@ class TopicProvisioner:
 
     async def create_once(self) -> None:
         """Create the topic unless it exists; raises when the broker cannot be asked."""
-        k = self.kafka
-        extra: dict[str, Any] = {}
-        if k.security_protocol.upper() == "SSL":
-            extra["ssl_context"] = create_ssl_context()
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=k.bootstrap_servers,
-            client_id=k.client_id,
-            request_timeout_ms=min(k.request_timeout_ms, 10_000),
-            security_protocol=k.security_protocol.upper(),
-            **extra,
-        )
+        options = self.kafka.client_options("admin")
+        options["request_timeout_ms"] = min(self.kafka.request_timeout_ms, 10_000)
+        admin = AIOKafkaAdminClient(**options)
         try:
             await admin.start()
             response = await admin.create_topics(

@@ -142,13 +142,13 @@ class ExecutionServiceClient:
         self._sleep = sleep
 
     def _retrying(self) -> AsyncRetrying:
-        s = self._settings
+        s = self._settings.execution_service_retry
         return AsyncRetrying(
-            stop=stop_after_attempt(s.execution_service_retry_max_attempts),
+            stop=stop_after_attempt(s.max_attempts),
             wait=wait_exponential(
-                multiplier=s.execution_service_retry_initial_delay_ms / 1000,
-                exp_base=s.execution_service_retry_multiplier,
-                max=s.execution_service_retry_max_delay_ms / 1000,
+                multiplier=s.initial_backoff_ms / 1000,
+                exp_base=s.backoff_multiplier,
+                max=s.max_backoff_ms / 1000,
             ),
             retry=retry_if_exception_type((httpx.TransportError, _RetryableStatus)),
             sleep=self._sleep,

@@ -8,15 +8,58 @@ and so on (docs/configuration.md lists every one).
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
-from pydantic_settings import SettingsConfigDict
+from typing import ClassVar
 
-from tranche.core.settings import ServiceSettings
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["API_MAX_BATCH_SIZE", "TradeSettings"]
+from tranche.core.settings import (
+    Attempts,
+    BackoffMultiplier,
+    RetrySettings,
+    ServiceSettings,
+    WaitMs,
+)
+
+__all__ = ["API_MAX_BATCH_SIZE", "ExecutionServiceRetrySettings", "TradeSettings"]
 
 #: The execution service's default limit per batch request (its ``EXECUTION_MAX_BATCH_SIZE``).
 API_MAX_BATCH_SIZE = 100
+
+
+class ExecutionServiceRetrySettings(BaseSettings, RetrySettings):
+    """Retries of one batch request (``TRADE_EXECUTION_SERVICE_RETRY_*``).
+
+    The variables keep the original's property names (``retry.initial-delay``,
+    ``retry.multiplier``, ``retry.max-delay``), hence the aliases.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRADE_EXECUTION_SERVICE_RETRY_",
+        env_prefix_target="all",
+        extra="ignore",
+        populate_by_name=True,
+    )
+    group_prefix: ClassVar[str] = "execution_service_retry_"
+
+    max_attempts: Attempts = Field(
+        default=5, description="Attempts per batch request (the first one included)."
+    )
+    initial_backoff_ms: WaitMs = Field(
+        default=1000,
+        validation_alias=AliasChoices("initial_delay_ms", "initial_backoff_ms"),
+        description="First backoff.",
+    )
+    backoff_multiplier: BackoffMultiplier = Field(
+        default=2.0,
+        validation_alias=AliasChoices("multiplier", "backoff_multiplier"),
+        description="Backoff growth.",
+    )
+    max_backoff_ms: WaitMs = Field(
+        default=30_000,
+        validation_alias=AliasChoices("max_delay_ms", "max_backoff_ms"),
+        description="Longest backoff.",
+    )
 
 
 class TradeSettings(ServiceSettings):
@@ -36,10 +79,10 @@ class TradeSettings(ServiceSettings):
     execution_service_max_connections: int = Field(
         default=20, ge=1, le=1000, description="Pooled HTTP connections to the execution service."
     )
-    execution_service_retry_max_attempts: int = Field(default=5, ge=1, le=100)
-    execution_service_retry_initial_delay_ms: int = Field(default=1_000, ge=0)
-    execution_service_retry_multiplier: float = Field(default=2.0, ge=1.0)
-    execution_service_retry_max_delay_ms: int = Field(default=30_000, ge=0)
+    execution_service_retry: ExecutionServiceRetrySettings = Field(
+        default_factory=ExecutionServiceRetrySettings,
+        description="Retries of one batch request (TRADE_EXECUTION_SERVICE_RETRY_*).",
+    )
 
     execution_service_batch_size: int = Field(
         default=50,
@@ -76,18 +119,6 @@ class TradeSettings(ServiceSettings):
     execution_service_metrics_enabled: bool = Field(
         default=True, description="Record bulk-submission metrics."
     )
-
-    @model_validator(mode="after")
-    def _delays_ordered(self) -> TradeSettings:
-        if (
-            self.execution_service_retry_initial_delay_ms
-            > self.execution_service_retry_max_delay_ms
-        ):
-            raise ValueError(
-                "TRADE_EXECUTION_SERVICE_RETRY_INITIAL_DELAY_MS must not exceed "
-                "TRADE_EXECUTION_SERVICE_RETRY_MAX_DELAY_MS"
-            )
-        return self
 
     @property
     def effective_batch_size(self) -> int:

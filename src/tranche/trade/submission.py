@@ -24,9 +24,10 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal
 
+from tranche.core.clock import Clock, utc_now
 from tranche.core.logging import get_logger
 from tranche.trade.client import BatchReply, ExecutionServiceClient, ItemResult, Sleep
 from tranche.trade.mapping import chunked, execution_post
@@ -81,7 +82,7 @@ class BulkSubmitter:
         metrics: SubmissionMetrics,
         sleep: Sleep = asyncio.sleep,
         new_key: Callable[[], str] = _new_key,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._store = store
         self._client = client

@@ -11,7 +11,7 @@ from tranche.core.outbox.enqueue import EVENT_ID_HEADER, OutboxEvent, enqueue, e
 from tranche.core.outbox.metrics import OutboxMetrics
 from tranche.core.outbox.publisher import BrokerUnavailableError
 from tranche.core.outbox.relay import Relay, utc_now
-from tranche.core.outbox.settings import OutboxSettings, OutboxSettingsMixin
+from tranche.core.outbox.settings import OutboxSettings
 from tranche.core.outbox.table import (
     OutboxStatus,
     add_outbox_table,
@@ -27,7 +27,6 @@ __all__ = [
     "OutboxEvent",
     "OutboxMetrics",
     "OutboxSettings",
-    "OutboxSettingsMixin",
     "OutboxStatus",
     "OutboxStatusReport",
     "Relay",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 
+from tranche.core.clock import utc_now
 from tranche.core.db import Database
 from tranche.core.outbox.table import OutboxStatus, outbox_table
 
@@ -48,7 +49,7 @@ class OutboxStatusReport:
 
 async def outbox_status(db: Database, now: datetime | None = None) -> OutboxStatusReport:
     """Row counts per topic and status, the oldest pending age, the latest dead row's error."""
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     counts: dict[str, dict[str, int]] = {}
     oldest: dict[str, datetime] = {}
     async with db.sessions() as session:
@@ -99,7 +100,7 @@ async def replay_dead(
 
     Attempts start again from zero. The last error is kept until the next attempt.
     """
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     stmt = (
         update(t)
         .where(t.c.status == OutboxStatus.DEAD.value)

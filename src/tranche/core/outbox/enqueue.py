@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,7 @@ import orjson
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tranche.core.clock import utc_now
 from tranche.core.logging import get_logger
 from tranche.core.outbox import wake
 from tranche.core.outbox.table import MAX_KEY, MAX_TOPIC, OutboxStatus, outbox_table
@@ -177,7 +178,7 @@ async def enqueue(
 ) -> str:
     """Add one event to ``session``'s transaction; returns its event id."""
     (event_id,) = new_event_ids(1)
-    row = _row(OutboxEvent(topic, key, value, headers), event_id, datetime.now(UTC), "")
+    row = _row(OutboxEvent(topic, key, value, headers), event_id, utc_now(), "")
     await session.execute(insert(outbox_table), [dict(zip(_COLUMNS, row, strict=True))])
     wake.mark(session)
     return event_id
@@ -191,7 +192,7 @@ async def enqueue_many(session: AsyncSession, events: Sequence[OutboxEvent]) -> 
     """
     if not events:
         return []
-    now = datetime.now(UTC)
+    now = utc_now()
     ids = new_event_ids(len(events))
     try:
         rows = [_row(e, event_id, now, "") for e, event_id in zip(events, ids, strict=True)]

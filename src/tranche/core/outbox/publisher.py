@@ -28,7 +28,6 @@ from typing import Any, Literal, NamedTuple
 from aiokafka import AIOKafkaProducer
 from aiokafka import errors as kerr
 from aiokafka.errors import KafkaTimeoutError
-from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
@@ -140,21 +139,11 @@ class Publisher:
             if self._producer is not None:
                 self._open[self._producer] += 1
                 return self._producer
-            k = self._kafka
-            extra: dict[str, Any] = {}
-            if k.security_protocol.upper() == "SSL":
-                extra["ssl_context"] = create_ssl_context()
             producer = AIOKafkaProducer(
-                bootstrap_servers=k.bootstrap_servers,
-                client_id=k.client_id,
-                acks="all",
-                enable_idempotence=k.enable_idempotence,
-                request_timeout_ms=k.request_timeout_ms,
-                security_protocol=k.security_protocol.upper(),
+                **self._kafka.client_options("producer"),
                 max_batch_size=self.max_message_bytes,
                 max_request_size=self.max_message_bytes + 64 * 1024,
                 linger_ms=0,
-                **extra,
             )
             self._open[producer] = 1
             try:

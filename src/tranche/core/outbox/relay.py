@@ -20,13 +20,14 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tranche.core.clock import utc_now
 from tranche.core.db import Database
 from tranche.core.logging import get_logger
 from tranche.core.outbox import store, wake
@@ -51,10 +52,6 @@ STATS_INTERVAL_S = 5.0
 PURGE_CHUNK = 5000
 STOP_GRACE_S = 10.0
 ANALYZE_INTERVAL_S = 60.0
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class _Waiter:
