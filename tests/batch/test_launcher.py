@@ -7,8 +7,14 @@ import pytest
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.batch.conftest import SETTINGS
-from tests.batch.factories import Boom, Injector, counting_job, written_count, written_values
+from tests.batch.factories import (
+    SETTINGS,
+    Boom,
+    Injector,
+    counting_job,
+    written_count,
+    written_values,
+)
 from tranche.batch import (
     BatchStatus,
     ChunkStep,

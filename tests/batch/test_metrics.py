@@ -5,8 +5,7 @@ import asyncio
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.batch.conftest import SETTINGS
-from tests.batch.factories import BadItem, Injector, counting_job
+from tests.batch.factories import SETTINGS, BadItem, Injector, counting_job
 from tranche.batch import BatchListener, JobExecution, JobLauncher, JobMetrics, JobRepository
 from tranche.batch.job import SkipPolicy
 

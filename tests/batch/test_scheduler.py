@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.batch.conftest import SETTINGS
+from tests.batch.factories import SETTINGS
 from tests.batch.test_cron import SEED
 from tranche.batch import (
     FIRE_TIME,

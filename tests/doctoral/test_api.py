@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from tests.doctoral.conftest import Databases
 from tests.doctoral.factories import SECRET, admin_token
+from tests.doctoral.harness import Databases
 from tranche.batch import BatchSettings
 from tranche.core.jwt import issue_token
 from tranche.core.settings import KafkaSettings

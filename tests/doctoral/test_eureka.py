@@ -11,7 +11,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
-from tests.doctoral.conftest import Databases
+from tests.doctoral.harness import Databases
 from tranche.batch import BatchSettings
 from tranche.core.broker import free_port
 from tranche.core.settings import KafkaSettings

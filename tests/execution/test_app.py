@@ -9,8 +9,8 @@ import pytest
 import uvicorn
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.execution.conftest import Harness, make_settings
 from tests.execution.factories import item
+from tests.execution.harness import Harness, make_settings
 from tranche.core.broker import EmbeddedBroker, free_port
 from tranche.core.migrations import upgrade
 from tranche.core.service import DemoContext

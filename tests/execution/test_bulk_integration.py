@@ -13,8 +13,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from tests.execution.conftest import Harness, read_topic, running
 from tests.execution.factories import item
+from tests.execution.harness import Harness, running
+from tests.fixtures.waiting import consume
 from tranche.core.broker import EmbeddedBroker
 from tranche.execution.models import execution_table as t
 
@@ -66,7 +67,7 @@ async def _check_published(app: Harness, bootstrap: str, dtos: list[dict[str, An
     ids = [d["id"] for d in dtos]
     assert len(set(ids)) == N
     assert await _all_sent(app, ids) == N
-    records = await read_topic(bootstrap, app.topic, N)
+    records = await consume(bootstrap, app.topic, N)
     by_key = {r.key.decode(): r for r in records if r.key}
     assert set(by_key) == {str(i) for i in ids}
     for dto in dtos:
@@ -224,5 +225,5 @@ async def test_the_sequential_strategy_answers_alike_row_by_row(
         created = [res["execution"] for res in body["results"] if res["execution"]]
         assert all(e["sentTimestamp"] is not None for e in created)
         assert await app.scalar("SELECT count(*) FROM outbox") == 0
-        records = await read_topic(broker.bootstrap_servers, app.topic, 3)
+        records = await consume(broker.bootstrap_servers, app.topic, 3)
         assert sorted(int(r.key or b"0") for r in records) == [e["id"] for e in created]

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tests.execution.conftest import running
 from tests.execution.factories import item
+from tests.execution.harness import running
 from tranche.core.broker import EmbeddedBroker
 from tranche.execution.clients.security import SecurityClient, SecurityServiceUnavailable
 

@@ -14,7 +14,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.core.outbox.factories import header, metric, rows_by_status, running_relay
-from tests.fixtures.broker import consume, unique_topic
+from tests.fixtures.broker import unique_topic
+from tests.fixtures.waiting import consume
 from tranche.core.db import Database
 from tranche.core.outbox import OutboxEvent, SentEvent, enqueue, enqueue_many
 
