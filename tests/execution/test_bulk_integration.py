@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +15,7 @@ from sqlalchemy import event
 
 from tests.execution.factories import item
 from tests.execution.harness import Harness, running
-from tests.fixtures.waiting import consume
+from tests.fixtures.waiting import consume, eventually
 from tranche.core.broker import EmbeddedBroker
 from tranche.execution.models import execution_table as t
 
@@ -42,13 +42,13 @@ def statements(app: Harness) -> Iterator[list[str]]:
 
 async def _all_sent(app: Harness, ids: list[int], timeout_s: float = 20.0) -> int:
     """How many of ``ids`` have sent_timestamp, waiting for the relay up to ``timeout_s``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        n = await app.count(t.c.id.in_(ids) & t.c.sent_timestamp.is_not(None))
-        if n == len(ids) or loop.time() > deadline:
-            return n
-        await asyncio.sleep(0.1)
+
+    async def sent() -> int:
+        return await app.count(t.c.id.in_(ids) & t.c.sent_timestamp.is_not(None))
+
+    with contextlib.suppress(AssertionError):
+        await eventually(sent, timeout_s, "events stamped as sent", until=len(ids))
+    return await sent()
 
 
 async def _thousand(app: Harness) -> tuple[list[dict[str, Any]], list[str]]:
