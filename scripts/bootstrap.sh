@@ -39,7 +39,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt=(sudo -n apt-get)
   fi
   if [ "${#apt[@]}" -eq 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "warning: cannot install ${missing[*]} (no apt-get, or not root); tests needing them skip" >&2
+    echo "warning: cannot install ${missing[*]} (no apt-get, or not root); tests needing them skip (fail under CI=true)" >&2
   else
     # Wait for another apt run (another checkout bootstrapping) rather than fail on its lock.
     opts=(-qq -o DPkg::Lock::Timeout=300 -o Dpkg::Use-Pty=0)
@@ -49,7 +49,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     }
     # The package lists may be stale or absent: refresh them only when installing fails.
     if ! install && ! { "${apt[@]}" "${opts[@]}" update >/dev/null 2>&1 && install; }; then
-      echo "warning: apt-get could not install ${missing[*]}; tests needing them skip" >&2
+      echo "warning: apt-get could not install ${missing[*]}; tests needing them skip (fail under CI=true)" >&2
     fi
   fi
 fi
