@@ -29,7 +29,7 @@ soak: bootstrap
 
 # Re-pin after editing pyproject.toml dependencies.
 lock: bootstrap
-	.venv/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+	.venv/bin/uv pip compile pyproject.toml --extra dev --extra demo --python-version 3.11 --generate-hashes -o requirements.lock
 
 serve-execution: bootstrap
 	.venv/bin/tranche serve execution

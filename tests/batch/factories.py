@@ -10,7 +10,17 @@ from typing import Any
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tranche.batch import ChunkStep, ItemWriter, Job, ListReader, StepContext
+from tranche.batch import (
+    BatchSettings,
+    ChunkStep,
+    ItemWriter,
+    Job,
+    ListReader,
+    StepContext,
+    create_batch_tables,
+)
+from tranche.core.db import create_engine
+from tranche.core.settings import PoolSettings
 
 test_metadata = MetaData()
 written = Table(
@@ -20,6 +30,20 @@ written = Table(
     Column("job", String(100), nullable=False),
     Column("value", Integer, nullable=False),
 )
+
+
+POOL = PoolSettings(pool_size=4, max_overflow=4, pool_timeout=30, pool_recycle=-1)
+SETTINGS = BatchSettings(
+    lock_heartbeat_seconds=1, lock_stale_after_seconds=60, shutdown_grace_seconds=5
+)
+
+
+async def batch_engine_for(url: str) -> AsyncEngine:
+    engine = create_engine(url, POOL)
+    await create_batch_tables(engine)
+    async with engine.begin() as conn:
+        await conn.run_sync(test_metadata.create_all)
+    return engine
 
 
 class Boom(Exception):

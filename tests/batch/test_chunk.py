@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.batch.conftest import SETTINGS
 from tests.batch.factories import (
+    SETTINGS,
     BadItem,
     Boom,
     Injector,
@@ -190,7 +190,7 @@ async def test_non_skippable_error_rolls_back_the_whole_chunk(
 async def test_writer_to_another_database_commits_with_the_chunk(
     launcher: JobLauncher, engine: AsyncEngine, tmp_path: Any
 ) -> None:
-    from tests.batch.conftest import batch_engine_for
+    from tests.batch.factories import batch_engine_for
 
     other = await batch_engine_for(f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
     try:

@@ -7,8 +7,14 @@ import pytest
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.batch.conftest import SETTINGS
-from tests.batch.factories import Boom, Injector, counting_job, written_count, written_values
+from tests.batch.factories import (
+    SETTINGS,
+    Boom,
+    Injector,
+    counting_job,
+    written_count,
+    written_values,
+)
 from tranche.batch import (
     BatchStatus,
     ChunkStep,
@@ -298,15 +304,17 @@ async def test_shutdown_stops_after_the_chunk_or_interrupts_after_the_grace(
     assert stopped.step_executions[0].write_count % 5 == 0
 
     forever = asyncio.Event()
+    hanging = asyncio.Event()
 
     async def hang(ctx: StepContext) -> None:
+        hanging.set()
         await forever.wait()
 
     impatient = JobLauncher(
         JobRepository(engine), settings=SETTINGS.model_copy(update={"shutdown_grace_seconds": 0.1})
     )
     second = await impatient.start(Job("hangingJob", [TaskletStep("hangStep", hang)]))
-    await asyncio.sleep(0.05)
+    await hanging.wait()
     await impatient.close()
     interrupted = await impatient.repository.require_job_execution(second)
     assert interrupted.status is BatchStatus.FAILED

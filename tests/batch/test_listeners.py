@@ -5,8 +5,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.batch.conftest import SETTINGS
-from tests.batch.factories import Boom, counting_job
+from tests.batch.factories import SETTINGS, Boom, counting_job
 from tranche.batch import (
     BatchListener,
     BatchStatus,

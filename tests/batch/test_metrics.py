@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import asyncio
-
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.batch.conftest import SETTINGS
-from tests.batch.factories import BadItem, Injector, counting_job
+from tests.batch.factories import SETTINGS, BadItem, Injector, counting_job
+from tests.fixtures.waiting import eventually
 from tranche.batch import BatchListener, JobExecution, JobLauncher, JobMetrics, JobRepository
 from tranche.batch.job import SkipPolicy
 
@@ -39,5 +37,5 @@ async def test_metrics_listener_counts_executions_items_and_status(engine: Async
     assert value("batch_job_duration_seconds_count", job="metricJob", status="COMPLETED") == 1
     assert (value("batch_job_last_success_timestamp_seconds", job="metricJob") or 0) > 0
     assert seen_active == [1.0, 1.0]
-    await asyncio.sleep(0)
+    await eventually(lambda: value("batch_jobs_active"), 5, "no job active", until=0)
     assert value("batch_jobs_active") == 0

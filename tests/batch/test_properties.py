@@ -12,8 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.batch.conftest import SETTINGS, batch_engine_for
-from tests.batch.factories import Injector, counting_job, table_writer, written_values
+from tests.batch.factories import (
+    SETTINGS,
+    Injector,
+    batch_engine_for,
+    counting_job,
+    table_writer,
+    written_values,
+)
 from tranche.batch import BatchStatus, ChunkStep, Job, JobLauncher, JobRepository, ListReader
 
 PROPERTY = settings(

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.batch.conftest import SETTINGS, batch_engine_for
+from tests.batch.factories import SETTINGS, batch_engine_for
 from tests.fixtures.servers import DatabaseFactory
 from tranche.batch import (
     BatchStatus,

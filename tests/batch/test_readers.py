@@ -8,8 +8,7 @@ import pytest
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.batch.conftest import SETTINGS
-from tests.batch.factories import Boom, written, written_values
+from tests.batch.factories import SETTINGS, Boom, written, written_values
 from tranche.batch import (
     BatchStatus,
     ChunkStep,

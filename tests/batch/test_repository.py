@@ -11,8 +11,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.batch.conftest import POOL, SETTINGS
-from tests.batch.factories import Injector, counting_job, written_values
+from tests.batch.factories import POOL, SETTINGS, Injector, counting_job, written_values
 from tranche.batch import (
     BatchStatus,
     JobLauncher,

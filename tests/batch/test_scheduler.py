@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.batch.conftest import SETTINGS
+from tests.batch.factories import SETTINGS
 from tests.batch.test_cron import SEED
+from tests.fixtures.waiting import eventually
 from tranche.batch import (
     FIRE_TIME,
     BatchSettings,
@@ -154,11 +156,13 @@ async def test_run_loop_fires_on_the_real_clock(engine: AsyncEngine) -> None:
     launcher = JobLauncher(JobRepository(engine), [quick_job("everySecondJob")], settings=SETTINGS)
     scheduler = JobScheduler(launcher, [Schedule("everySecondJob", "* * * * * ?")])
     scheduler.start()
+
+    async def fired_twice() -> bool:
+        return await launcher.repository.count_job_executions("everySecondJob") >= 2
+
     try:
-        for _ in range(100):
-            if await launcher.repository.count_job_executions("everySecondJob") >= 2:
-                break
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(AssertionError):  # the assertion below says what failed
+            await eventually(fired_twice, 5, "two firings")
     finally:
         await scheduler.stop()
         await launcher.close()

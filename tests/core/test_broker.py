@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.fixtures.broker import consume, unique_topic
+from tests.fixtures.broker import unique_topic
+from tests.fixtures.waiting import consume
 from tranche.core.broker import BrokerError, EmbeddedBroker
 
 

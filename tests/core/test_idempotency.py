@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from tests.fixtures.waiting import eventually
 from tranche.core.db import Database
 from tranche.core.idempotency import (
     IdempotencyInProgress,
@@ -92,14 +94,23 @@ async def test_a_duplicate_waits_for_the_first_then_replays(db: Database, clock:
     s = store(db, clock, wait_s=5.0)
     fp = fingerprint("a")
     claim = await s.claim(SCOPE, "k3", fp)
+    inserts: list[str] = []
 
-    async def finish() -> None:
-        await asyncio.sleep(0.1)
-        await s.complete(claim, 201, b"done")
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().lower().startswith("insert"):
+            inserts.append(statement)
 
-    task = asyncio.create_task(finish())
-    duplicate = await s.claim(SCOPE, "k3", fp)
-    await task
+    engine = db.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        waiting = asyncio.create_task(s.claim(SCOPE, "k3", fp))
+        # A second attempt to insert the key: the duplicate found it in progress and waits.
+        await eventually(lambda: len(inserts) >= 2, 5, "the duplicate to wait")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert not waiting.done()
+    await s.complete(claim, 201, b"done")
+    duplicate = await waiting
     assert duplicate.replay is not None and duplicate.replay.body == b"done"
 
 

@@ -3,59 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tests.doctoral.factories import (
-    SECRET,
-    Portal,
-    create_foreign,
-    server_urls,
-    sqlite_urls,
-)
+from tests.doctoral.factories import Portal, server_urls, sqlite_urls
+from tests.doctoral.harness import Databases, Running, prepare
 from tests.fixtures.servers import mariadb_databases, postgres_databases
-from tranche.core.migrations import upgrade
 from tranche.core.outbox import Relay
 from tranche.doctoral.runtime import Runtime
-from tranche.doctoral.settings import DoctoralSettings
-
-_FIELDS = {
-    "batchdb": "batch_db_url",
-    "userdb": "user_db_url",
-    "inscription_db": "inscription_db_url",
-    "defensedb": "defense_db_url",
-    "notification_db": "notification_db_url",
-}
-
-
-@dataclass
-class Databases:
-    """Fresh, migrated databases: batchdb by our migrations, the others from the fixture DDL."""
-
-    kind: str
-    urls: dict[str, str]
-
-    def settings(self, **overrides: Any) -> DoctoralSettings:
-        values: dict[str, Any] = {field: self.urls[name] for name, field in _FIELDS.items()}
-        values.update(
-            jwt_secret=SECRET,
-            db_pool_size=3,
-            db_max_overflow=4,
-            outbox_poll_interval_ms=50,
-            outbox_initial_backoff_ms=50,
-        )
-        values.update(overrides)
-        return DoctoralSettings(**values)
-
-
-async def prepare(urls: dict[str, str]) -> dict[str, str]:
-    await create_foreign(urls)
-    await upgrade("doctoral", urls["batchdb"])
-    return urls
 
 
 @pytest.fixture(params=["sqlite", "mariadb", "postgres"], scope="module")
@@ -76,14 +34,6 @@ async def databases(
 async def sqlite_databases(tmp_path: Path) -> Databases:
     """Fresh SQLite databases for one test (for behaviour that does not depend on the engine)."""
     return Databases("sqlite", await prepare(sqlite_urls(tmp_path)))
-
-
-@dataclass
-class Running:
-    runtime: Runtime
-    portal: Portal
-    relay: Relay | None
-    registry: CollectorRegistry
 
 
 @pytest.fixture
@@ -118,6 +68,3 @@ async def make_runtime(
         if running.relay is not None:
             await running.relay.stop()
         await running.runtime.close()
-
-
-__all__ = ["Databases", "Running"]

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tests.fixtures.waiting import eventually
 from tranche.core.db import Database
 from tranche.core.jwt import issue_token
 from tranche.core.settings import PoolSettings
@@ -177,14 +178,9 @@ def months_before(run: date, months: float) -> datetime:
 
 async def wait_published(db: Database, topic: str, count: int, timeout_s: float = 20.0) -> None:
     """Until ``count`` outbox rows of ``topic`` are SENT (the broker acknowledged them)."""
-    import asyncio
-
     from tranche.core.outbox import outbox_table
 
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    sent = 0
-    while loop.time() < deadline:
+    async def enough() -> bool:
         async with db.sessions() as s:
             sent = (
                 await s.execute(
@@ -193,7 +189,6 @@ async def wait_published(db: Database, topic: str, count: int, timeout_s: float 
                     .where(outbox_table.c.topic == topic, outbox_table.c.status == "SENT")
                 )
             ).scalar_one()
-        if sent >= count:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"only {sent} of {count} events on {topic} were published")
+        return bool(sent >= count)
+
+    await eventually(enough, timeout_s, f"{count} events on {topic} to be published")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -15,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from tests.doctoral.conftest import Databases
 from tests.doctoral.factories import SECRET, admin_token
+from tests.doctoral.harness import Databases
+from tests.fixtures.waiting import eventually
 from tranche.batch import BatchSettings
 from tranche.core.jwt import issue_token
 from tranche.core.settings import KafkaSettings
@@ -77,16 +77,16 @@ def auth(token: str | None) -> dict[str, str]:
 
 
 async def finished(client: httpx.AsyncClient, execution_id: int) -> dict[str, Any]:
-    for _ in range(600):
+    async def ended() -> dict[str, Any] | None:
         body: dict[str, Any] = (
             await client.get(
                 f"/api/batch/jobs/executions/{execution_id}", headers=auth(admin_token())
             )
         ).json()
-        if body["status"] not in ("STARTING", "STARTED", "STOPPING"):
-            return body
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"execution {execution_id} did not end")
+        return None if body["status"] in ("STARTING", "STARTED", "STOPPING") else body
+
+    body: dict[str, Any] = await eventually(ended, 30, f"execution {execution_id} to end")
+    return body
 
 
 async def test_every_endpoint_refuses_bad_tokens_and_non_admins(

@@ -13,13 +13,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.doctoral.conftest import Running
 from tests.doctoral.factories import (
     assert_consumer_accepts,
     months_before,
     wait_published,
 )
-from tests.fixtures.broker import consume, unique_topic
+from tests.doctoral.harness import Running
+from tests.fixtures.broker import unique_topic
+from tests.fixtures.waiting import consume
 from tranche.batch import BatchStatus
 from tranche.core.outbox import outbox_table
 from tranche.core.settings import KafkaSettings

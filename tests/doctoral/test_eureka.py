@@ -11,7 +11,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
-from tests.doctoral.conftest import Databases
+from tests.doctoral.harness import Databases
+from tests.fixtures.waiting import eventually
 from tranche.batch import BatchSettings
 from tranche.core.broker import free_port
 from tranche.core.settings import KafkaSettings
@@ -35,10 +36,8 @@ async def eureka() -> AsyncIterator[tuple[str, list[tuple[str, str, str, Any]]]]
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     task = asyncio.create_task(server.serve())
-    for _ in range(500):  # uvicorn has no "started" event to await
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
+    # uvicorn has no "started" event to await
+    await eventually(lambda: server.started or task.done(), what="uvicorn start-up")
     try:
         yield f"http://eureka:eureka123@127.0.0.1:{port}/eureka/", seen
     finally:

@@ -10,10 +10,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.doctoral.conftest import Running
 from tests.doctoral.factories import assert_consumer_accepts, wait_published
-from tests.fixtures.broker import consume, unique_topic
+from tests.doctoral.harness import Running
+from tests.fixtures.broker import unique_topic
 from tests.fixtures.smtp import Inbox
+from tests.fixtures.waiting import consume
 from tranche.batch import BatchStatus
 from tranche.core.settings import KafkaSettings
 from tranche.doctoral.models import audit_log, job_execution_history
@@ -53,6 +54,7 @@ async def test_failure_is_announced_by_event_and_mail(
     assert "refresh_token" in event["donnees"]["exitMessage"]
 
     [mail] = smtp_server.messages
+    assert smtp_server.envelopes == [("batch@univ-exemple.fr", ["exploitation@univ-exemple.fr"])]
     assert mail["To"] == "exploitation@univ-exemple.fr"
     assert mail["From"] == "batch@univ-exemple.fr"
     subject = str(make_header(decode_header(mail["Subject"])))

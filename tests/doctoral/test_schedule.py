@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 
-from tests.doctoral.conftest import Databases
+from tests.doctoral.harness import Databases
 from tranche.batch import BatchStatus
 from tranche.doctoral.history import rows_by_id
 from tranche.doctoral.jobs.common import RUN_AT

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.doctoral.conftest import Running
+from tests.doctoral.harness import Running
 from tranche.batch import BatchStatus
 from tranche.doctoral.audit import verify_chain
 from tranche.doctoral.models import audit_log, job_execution_history

@@ -9,8 +9,9 @@ import pytest
 import uvicorn
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.execution.conftest import Harness, make_settings
 from tests.execution.factories import item
+from tests.execution.harness import Harness, make_settings
+from tests.fixtures.waiting import eventually
 from tranche.core.broker import EmbeddedBroker, free_port
 from tranche.core.migrations import upgrade
 from tranche.core.service import DemoContext
@@ -116,9 +117,8 @@ async def test_demo_scenario_against_a_real_server(broker: EmbeddedBroker, tmp_p
     )
     task = asyncio.create_task(server.serve())
     try:
-        while not server.started:
-            assert not task.done()
-            await asyncio.sleep(0.02)
+        await eventually(lambda: server.started or task.done(), what="uvicorn start-up")
+        assert not task.done()
         said: list[str] = []
         ctx = DemoContext(
             {"execution": f"http://127.0.0.1:{port}"},

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.fixtures.servers import DatabaseFactory
+from tests.fixtures.waiting import eventually
 from tranche.core.db import Database
 from tranche.core.migrations import upgrade
 from tranche.core.outbox import OutboxEvent, enqueue_many
@@ -54,11 +55,17 @@ async def test_no_wait_below_the_limit(db: Database) -> None:
 async def test_a_chunk_waits_until_the_relay_catches_up(db: Database) -> None:
     await _pending(db, 10)
     waits: list[float] = []
+    polls: list[None] = []  # the backlog asks whether the relay runs on every poll
+
+    def relaying() -> bool:
+        polls.append(None)
+        return True
+
     backlog = OutboxBacklog(
-        db, limit=10, max_wait_s=30, relaying=lambda: True, poll_s=0.01, on_wait=waits.append
+        db, limit=10, max_wait_s=30, relaying=relaying, poll_s=0.01, on_wait=waits.append
     )
     waiting = asyncio.create_task(backlog.wait())
-    await asyncio.sleep(0.2)
+    await eventually(lambda: len(polls) >= 5, what="the backlog polling a full outbox")
     assert not waiting.done()
     await _send_all(db)
     waited = await asyncio.wait_for(waiting, 10)

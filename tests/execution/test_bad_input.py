@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.execution.conftest import Harness
 from tests.execution.factories import item
+from tests.execution.harness import Harness
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 

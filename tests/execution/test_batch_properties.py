@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 
-from tests.execution.conftest import Harness, read_topic
 from tests.execution.factories import mixed_batches
+from tests.execution.harness import Harness
+from tests.fixtures.waiting import consume
 from tranche.core.outbox import outbox_table
 from tranche.execution.models import execution_table as t
 from tranche.execution.schemas import parse_json
@@ -83,7 +84,7 @@ async def test_every_created_execution_was_published_once(any_app: Harness) -> N
     ids = CREATED.get(any_app.topic, [])
     assert ids, "the property test created nothing"
     bootstrap = any_app.parts.settings.kafka.bootstrap_servers or ""
-    records = await read_topic(bootstrap, any_app.topic, len(ids))
+    records = await consume(bootstrap, any_app.topic, len(ids))
     counts = Counter(int(r.key or b"0") for r in records)
     assert set(counts) == set(ids)
     assert max(counts.values()) == 1

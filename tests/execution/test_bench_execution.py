@@ -1,4 +1,8 @@
-"""``tranche bench execution`` runs end to end and reports what it promises (no timing)."""
+"""``tranche bench execution`` runs end to end and reports what it promises (no timing).
+
+Every stage at once takes about a minute (five services started in turn): that run is
+``slow``; the default suite runs the size comparison alone, which every stage builds on.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,35 @@ from tranche.commands.bench import app
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 
+def _invoke(kafka_bootstrap: str, postgres_url: str, *options: str) -> dict[str, Any]:
+    server = make_url(postgres_url).set(database="postgres").render_as_string(hide_password=False)
+    args = ["execution", "--dsn", server, "--bootstrap", kafka_bootstrap, *options]
+    result = CliRunner().invoke(app, [*args, "--no-report", "--json"])
+    assert result.exit_code == 0, result.output[-3000:]
+    out: dict[str, Any] = orjson.loads(result.stdout)
+    return out
+
+
+def test_a_short_run_compares_each_size_on_every_path(
+    kafka_bootstrap: str, postgres_url: str
+) -> None:
+    out = _invoke(
+        kafka_bootstrap,
+        postgres_url,
+        *("--sizes", "3", "--samples", "1", "--clients", "", "--pools", "", "--inserts", ""),
+        "--no-profile",
+    )
+    [size] = out["sizes"]
+    assert size["n"] == 3
+    for key in ("new_p50_ms", "old_p50_ms", "floor_p50_ms"):
+        assert size[key] > 0, key
+    for key in ("new_over_floor", "old_over_new", "new_asgi_p50_ms", "floor_outbox_p50_ms"):
+        assert key in size
+    assert (out["concurrency"], out["pools"], out["inserts"]) == ([], [], [])
+    assert "profile" not in out
+
+
+@pytest.mark.slow
 def test_a_tiny_run_reports_every_key(
     kafka_bootstrap: str, postgres_url: str, tmp_path: Path
 ) -> None:

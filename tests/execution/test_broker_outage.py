@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.execution.conftest import eventually, read_topic, running
 from tests.execution.factories import item
+from tests.execution.harness import running
+from tests.fixtures.waiting import consume, eventually
 from tranche.core.broker import EmbeddedBroker
 from tranche.execution.models import execution_table as t
 
@@ -47,7 +48,7 @@ async def test_creates_succeed_while_the_broker_is_down(
 
         await asyncio.to_thread(private_broker.start)
         await private_broker.wait_ready()
-        records = await read_topic(private_broker.bootstrap_servers, app.topic, 3, timeout_s=30)
+        records = await consume(private_broker.bootstrap_servers, app.topic, 3, timeout_s=30)
         assert sorted(int(r.key or b"0") for r in records) == sorted(ids)
 
         async def stamped() -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,8 +13,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from tests.execution.conftest import Harness, read_topic, running
 from tests.execution.factories import item
+from tests.execution.harness import Harness, running
+from tests.fixtures.waiting import consume, eventually
 from tranche.core.broker import EmbeddedBroker
 from tranche.execution.models import execution_table as t
 
@@ -41,13 +42,13 @@ def statements(app: Harness) -> Iterator[list[str]]:
 
 async def _all_sent(app: Harness, ids: list[int], timeout_s: float = 20.0) -> int:
     """How many of ``ids`` have sent_timestamp, waiting for the relay up to ``timeout_s``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        n = await app.count(t.c.id.in_(ids) & t.c.sent_timestamp.is_not(None))
-        if n == len(ids) or loop.time() > deadline:
-            return n
-        await asyncio.sleep(0.1)
+
+    async def sent() -> int:
+        return await app.count(t.c.id.in_(ids) & t.c.sent_timestamp.is_not(None))
+
+    with contextlib.suppress(AssertionError):
+        await eventually(sent, timeout_s, "events stamped as sent", until=len(ids))
+    return await sent()
 
 
 async def _thousand(app: Harness) -> tuple[list[dict[str, Any]], list[str]]:
@@ -66,7 +67,7 @@ async def _check_published(app: Harness, bootstrap: str, dtos: list[dict[str, An
     ids = [d["id"] for d in dtos]
     assert len(set(ids)) == N
     assert await _all_sent(app, ids) == N
-    records = await read_topic(bootstrap, app.topic, N)
+    records = await consume(bootstrap, app.topic, N)
     by_key = {r.key.decode(): r for r in records if r.key}
     assert set(by_key) == {str(i) for i in ids}
     for dto in dtos:
@@ -152,7 +153,8 @@ async def test_a_row_the_database_refuses_fails_alone(
     async with running(url, broker.bootstrap_servers, tmp_path) as app:
         await _refuse_bad_destination(app)
         items = [item(), item(destination=BAD), item(), item(destination=BAD), item()]
-        before = app.parts.metrics.fallbacks._value.get()
+        fallbacks = "execution_bulk_insert_fallbacks_total"
+        before = app.parts.registry.get_sample_value(fallbacks) or 0.0
         r = await app.post("/api/v1/executions/batch", {"executions": items})
         assert r.status_code == 207, r.text
         body = r.json()
@@ -167,7 +169,7 @@ async def test_a_row_the_database_refuses_fails_alone(
             assert res["message"].startswith("Database error: ")
             assert "no_bad_destination" in res["message"] or "refused" in res["message"]
             assert "INSERT" not in res["message"]  # no SQL, no parameters
-        assert app.parts.metrics.fallbacks._value.get() == before + 1
+        assert app.parts.registry.get_sample_value(fallbacks) == before + 1
         assert await app.count() == 3
         assert int(await app.scalar("SELECT count(*) FROM outbox")) == 3
         single = await app.post("/api/v1/executions", item(destination=BAD))
@@ -224,5 +226,5 @@ async def test_the_sequential_strategy_answers_alike_row_by_row(
         created = [res["execution"] for res in body["results"] if res["execution"]]
         assert all(e["sentTimestamp"] is not None for e in created)
         assert await app.scalar("SELECT count(*) FROM outbox") == 0
-        records = await read_topic(broker.bootstrap_servers, app.topic, 3)
+        records = await consume(broker.bootstrap_servers, app.topic, 3)
         assert sorted(int(r.key or b"0") for r in records) == [e["id"] for e in created]

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from tests.execution.conftest import Harness
 from tests.execution.factories import (
     BATCH_RESPONSE_FIELDS,
     ERROR_FIELDS,
@@ -21,6 +20,7 @@ from tests.execution.factories import (
     SECURITY_FIELDS,
     item,
 )
+from tests.execution.harness import Harness
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 

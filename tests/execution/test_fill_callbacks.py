@@ -14,8 +14,9 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from tests.execution.conftest import Harness, eventually, running
 from tests.execution.factories import item
+from tests.execution.harness import Harness, running
+from tests.fixtures.waiting import eventually
 from tranche.core.broker import EmbeddedBroker
 from tranche.execution.models import fill_callback_table as cb
 

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from tests.execution.conftest import Harness, running
 from tests.execution.factories import item
+from tests.execution.harness import Harness, running
 from tranche.core.broker import EmbeddedBroker
 from tranche.execution.models import execution_table as t
 

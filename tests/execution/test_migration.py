@@ -7,7 +7,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.execution.conftest import running
+from tests.execution.harness import running
 from tests.fixtures.servers import DatabaseFactory
 from tranche.core.broker import EmbeddedBroker
 from tranche.core.migrations import upgrade

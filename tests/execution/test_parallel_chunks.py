@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.execution.conftest import running
 from tests.execution.factories import item
+from tests.execution.harness import running
 from tranche.core.broker import EmbeddedBroker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]

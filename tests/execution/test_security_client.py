@@ -11,8 +11,8 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tests.execution.conftest import running
 from tests.execution.factories import item
+from tests.execution.harness import running
 from tranche.core.broker import EmbeddedBroker
 from tranche.execution.clients.security import SecurityClient, SecurityServiceUnavailable
 
@@ -89,11 +89,16 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def client(service: FakeSecurityService, clock: Clock) -> AsyncIterator[SecurityClient]:
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+async def client(
+    service: FakeSecurityService, clock: Clock, registry: CollectorRegistry
+) -> AsyncIterator[SecurityClient]:
     http = service.client()
-    yield SecurityClient(
-        http, BASE, CollectorRegistry(), negative_ttl_s=60, cooldown_s=10, clock=clock
-    )
+    yield SecurityClient(http, BASE, registry, negative_ttl_s=60, cooldown_s=10, clock=clock)
     await http.aclose()
 
 
@@ -136,11 +141,12 @@ async def test_unknown_ids_are_null_and_cached_briefly(
 
 
 async def test_a_dead_service_degrades_to_null_counts_it_and_cools_down(
-    client: SecurityClient, service: FakeSecurityService, clock: Clock
+    client: SecurityClient, service: FakeSecurityService, clock: Clock, registry: CollectorRegistry
 ) -> None:
     service.down = True
     assert await client.tickers_for([sid(1), sid(2)]) == {sid(1): None, sid(2): None}
-    assert client.lookups.labels("failed")._value.get() == 2
+    failed = registry.get_sample_value("execution_security_lookups_total", {"outcome": "failed"})
+    assert failed == 2
     calls = len(service.calls)
     assert await client.tickers_for([sid(3)]) == {sid(3): None}
     assert len(service.calls) == calls  # cooling down: no call at all

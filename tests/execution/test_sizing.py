@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.fixtures.waiting import eventually
 from tranche.execution.sizing import (
     ChunkSizer,
     InsertGate,
@@ -132,6 +133,7 @@ async def test_gate_bounds_concurrency_and_counts_waiters() -> None:
     running = 0
     peak = 0
     waiting_seen = 0
+    release = asyncio.Event()
 
     async def work() -> None:
         nonlocal running, peak, waiting_seen
@@ -139,10 +141,14 @@ async def test_gate_bounds_concurrency_and_counts_waiters() -> None:
             running += 1
             peak = max(peak, running)
             waiting_seen = max(waiting_seen, gate.waiting)
-            await asyncio.sleep(0.01)
+            await release.wait()
             running -= 1
 
-    await asyncio.gather(*(work() for _ in range(6)))
+    workers = asyncio.gather(*(work() for _ in range(6)))
+    # Two inside, four queued: the gate holds them until the two inside finish.
+    await eventually(lambda: (running, gate.waiting), 5, "a full gate", until=(2, 4))
+    release.set()
+    await workers
     assert peak == 2
     assert waiting_seen >= 1
     assert gate.waiting == 0

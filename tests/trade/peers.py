@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.fixtures.broker import unique_topic
 from tests.fixtures.servers import DatabaseFactory
+from tests.fixtures.waiting import eventually
 from tests.trade.factories import trade_settings
 from tranche.core.broker import free_port
 from tranche.core.migrations import upgrade
@@ -184,11 +185,10 @@ async def _served(app: ASGIApp, port: int) -> AsyncIterator[None]:
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("server stopped during start-up")
-        await asyncio.sleep(0.02)
+    await eventually(lambda: server.started or task.done(), what="uvicorn start-up")
+    if task.done():
+        task.result()
+        raise RuntimeError("server stopped during start-up")
     try:
         yield
     finally:

@@ -4,7 +4,6 @@ a refused batch, and a fill coming back."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from tests.fixtures.servers import DatabaseFactory
+from tests.fixtures.waiting import eventually
 from tests.trade.factories import create_orders
 from tests.trade.peers import Peers, peers
 from tranche.core.broker import EmbeddedBroker
@@ -136,12 +136,12 @@ async def test_a_fill_at_the_execution_service_reaches_the_trade_execution(wired
         json={"quantityFilled": 120, "averagePrice": 10.5, "version": theirs["version"]},
     )
     assert put.status_code == 200, put.text
-    ours: dict[str, Any] = {}
-    for _ in range(200):
-        ours = (await wired.trade.get(f"/api/v1/executions/{sent['id']}")).json()
-        if ours["quantityFilled"] != "0.00":
-            break
-        await asyncio.sleep(0.05)
+
+    async def filled() -> dict[str, Any] | None:
+        got: dict[str, Any] = (await wired.trade.get(f"/api/v1/executions/{sent['id']}")).json()
+        return got if got["quantityFilled"] != "0.00" else None
+
+    ours: dict[str, Any] = await eventually(filled, 10, "the fill to reach the trade service")
     assert (ours["executionStatus"]["abbreviation"], ours["quantityFilled"]) == ("PART", "120.00")
     assert ours["averagePrice"] == "10.50"
     assert ours["version"] == sent["version"] + 1

@@ -12,8 +12,6 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psutil
-
 __all__ = ["machine_line", "write_section"]
 
 HEADER = """# Benchmarks
@@ -25,6 +23,8 @@ both sides of a ratio saw the same machine state.
 
 
 def machine_line() -> str:
+    import psutil  # the ``demo`` extra: benchmarks only, so imported when one runs
+
     cpus = psutil.cpu_count(logical=True)
     mem = psutil.virtual_memory().total / 2**30
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -34,7 +34,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
-import psutil
 import sqlalchemy as sa
 import typer
 
@@ -68,6 +67,8 @@ class Measure:
 
 
 async def _timed(name: str, work: Callable[[], Awaitable[int]]) -> Measure:
+    import psutil  # the ``demo`` extra: benchmarks only, so imported when one runs
+
     process = psutil.Process()
     peak = process.memory_info().rss
     done = asyncio.Event()

@@ -31,11 +31,10 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import orjson
-import psutil
 import typer
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
@@ -53,6 +52,9 @@ from tranche.trade.repository import TradeStore
 from tranche.trade.reservation import Reservation, SubmissionItem, reserve
 from tranche.trade.settings import TradeSettings
 from tranche.trade.submission import BulkSubmitter
+
+if TYPE_CHECKING:
+    import psutil
 
 __all__ = ["main", "markdown", "register", "run"]
 
@@ -85,6 +87,8 @@ async def execution_service(
     database_url: str, work: Path, bootstrap: str | None
 ) -> AsyncIterator[tuple[str, psutil.Process]]:
     """``tranche serve execution`` as a child process; yields its URL and process."""
+    import psutil  # the ``demo`` extra: benchmarks only, so imported when one runs
+
     await upgrade("execution", database_url)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EXECUTION_", "KAFKA_"))}

@@ -1,1 +1,3 @@
 """tranche.core"""
+
+__all__: list[str] = []  # nothing re-exported: the public API is the submodules

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -130,26 +129,3 @@ def header(record: ConsumerRecord[bytes, bytes], name: str) -> bytes | None:
 def metric(registry: CollectorRegistry, name: str, **labels: str) -> float:
     value = registry.get_sample_value(name, labels)
     return 0.0 if value is None else value
-
-
-_TRUE = object()
-
-
-async def eventually(
-    condition: Any, timeout_s: float = 30.0, what: str = "condition", until: Any = _TRUE
-) -> None:
-    """Wait until ``condition()`` (sync or async) is true — or equals ``until`` — or fail."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    value: Any = None
-    while True:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if (value == until) if until is not _TRUE else bool(value):
-            return
-        if loop.time() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout_s}s waiting for {what} (last: {value!r})"
-            )
-        await asyncio.sleep(0.05)

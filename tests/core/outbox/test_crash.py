@@ -10,7 +10,8 @@ from collections import Counter
 from pathlib import Path
 
 from tests.core.outbox.factories import header, rows_by_status, running_relay
-from tests.fixtures.broker import consume, unique_topic
+from tests.fixtures.broker import unique_topic
+from tests.fixtures.waiting import consume
 from tranche.core.db import Database
 from tranche.core.outbox import OutboxEvent, enqueue_many
 

@@ -11,13 +11,13 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from tests.core.outbox.factories import (
-    eventually,
     header,
     metric,
     rows_by_status,
     running_relay,
 )
-from tests.fixtures.broker import consume, unique_topic
+from tests.fixtures.broker import unique_topic
+from tests.fixtures.waiting import consume, eventually
 from tranche.cli import app
 from tranche.core.db import Database
 from tranche.core.outbox import OutboxEvent, enqueue, enqueue_many, outbox_table

@@ -8,8 +8,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import update
 
-from tests.core.outbox.factories import eventually, metric, rows_by_status, running_relay
+from tests.core.outbox.factories import metric, rows_by_status, running_relay
 from tests.fixtures.broker import unique_topic
+from tests.fixtures.waiting import eventually
 from tranche.core.broker import EmbeddedBroker
 from tranche.core.db import Database
 from tranche.core.outbox import (

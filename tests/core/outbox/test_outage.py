@@ -8,13 +8,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from tests.core.outbox.factories import (
-    eventually,
     header,
     metric,
     rows_by_status,
     running_relay,
 )
-from tests.fixtures.broker import consume, unique_topic
+from tests.fixtures.broker import unique_topic
+from tests.fixtures.waiting import consume, eventually
 from tranche.core.broker import EmbeddedBroker
 from tranche.core.db import Database
 from tranche.core.outbox import BrokerUnavailableError, OutboxEvent, enqueue_many

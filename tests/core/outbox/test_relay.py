@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -14,7 +13,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.core.outbox.factories import header, metric, rows_by_status, running_relay
-from tests.fixtures.broker import consume, unique_topic
+from tests.fixtures.broker import unique_topic
+from tests.fixtures.waiting import consume, eventually
 from tranche.core.db import Database
 from tranche.core.outbox import OutboxEvent, SentEvent, enqueue, enqueue_many
 
@@ -25,8 +25,18 @@ async def test_committed_events_reach_the_broker_with_their_event_id(
     any_db: Database, kafka_bootstrap: str
 ) -> None:
     topic = unique_topic("basic")
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.lower())
+
+    engine = any_db.engine.sync_engine
+    sa.event.listen(engine, "after_cursor_execute", seen)
     async with running_relay(any_db, kafka_bootstrap, poll_interval_ms=SLOW_POLL) as relay:
-        await asyncio.sleep(0.2)  # let the first round find an empty table and go to sleep
+        # The first round has claimed from an empty table: what is committed from now on
+        # can only be published by the commit's wake-up (the poll is a minute away).
+        await eventually(lambda: any("outbox" in s for s in statements), what="the first claim")
+        sa.event.remove(engine, "after_cursor_execute", seen)
         async with any_db.transaction() as s:
             first = await enqueue(
                 s, topic, "42", {"id": 42, "price": Decimal("101.25")}, {"source": "test"}

@@ -16,7 +16,8 @@ from tests.core.outbox.factories import (
     rows_by_status,
     running_relay,
 )
-from tests.fixtures.broker import consume, unique_topic
+from tests.fixtures.broker import unique_topic
+from tests.fixtures.waiting import consume
 from tranche.core.db import Database
 from tranche.core.outbox import OutboxEvent, enqueue_many
 

@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from faker import Faker
 
 from tranche.core.db import Database
 from tranche.doctoral.models import utc_naive
@@ -62,6 +61,9 @@ class SeedBase:
         self.defensedb, self.notification_db = defensedb, notification_db
         self.now = utc_naive(now)
         self.rng = random.Random(seed)
+        # Imported here: Faker is a demo/seed dependency (the ``demo`` extra), not a runtime one.
+        from faker import Faker
+
         self.fake = Faker("fr_FR")
         self.fake.seed_instance(seed)
         self.report = SeedReport()
