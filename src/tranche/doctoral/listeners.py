@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from tranche.batch.listeners import BatchListener
 from tranche.batch.model import BatchStatus, JobExecution
@@ -133,23 +134,35 @@ class AnomalyNotifier(BatchListener):
     what: str
 
     async def after_job(self, execution: JobExecution) -> None:
-        ids = execution.context.get(self.context_key, [])
-        if not ids:
+        entries = list(execution.context.get(self.context_key, []))
+        if not entries:
             return
+        # Entries are ids, or {"inscriptionId"/"id": …, "raison": …} when the job knows why.
+        ids = [_entry_id(e) for e in entries]
+        reasons: dict[str, list[str]] = {}
+        for entry in entries:
+            if isinstance(entry, dict) and entry.get("raison"):
+                reasons.setdefault(str(entry["raison"]), []).append(str(_entry_id(entry)))
         admins = await admin_emails(self.userdb, self.configured_admins)
         shown = ", ".join(str(i) for i in ids[:50]) + (" …" if len(ids) > 50 else "")
+        text = f"{self.what}\nIdentifiants : {shown}"
+        if reasons:
+            text += "\n" + "\n".join(
+                f"- {why} : {', '.join(which[:50])}" for why, which in reasons.items()
+            )
         notes = [
             notification(
                 TypeNotification.ALERTE_SYSTEME,
                 email,
                 f"[Batch] {execution.job_name} : {len(ids)} cas à traiter manuellement",
-                f"{self.what} Identifiants : {shown}",
+                text,
                 Priorite.HAUTE,
                 {
                     "evenement": "DATA_ANOMALY",
                     "jobName": execution.job_name,
                     "executionId": execution.id,
-                    "identifiants": list(ids),
+                    "identifiants": ids,
+                    "details": [e for e in entries if isinstance(e, dict)],
                 },
             )
             for email in admins
@@ -161,3 +174,9 @@ class AnomalyNotifier(BatchListener):
                     [OutboxEvent(self.topic, execution.job_name, n.to_json()) for n in notes],
                 )
         log.warning("job_anomalies", job=execution.job_name, count=len(ids), ids=ids[:50])
+
+
+def _entry_id(entry: Any) -> Any:
+    if isinstance(entry, dict):
+        return entry.get("inscriptionId", entry.get("id"))
+    return entry

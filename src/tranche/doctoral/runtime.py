@@ -27,7 +27,7 @@ from tranche.batch.model import ParameterValue
 from tranche.batch.scheduler import JobScheduler, Schedule
 from tranche.core.logging import get_logger
 from tranche.doctoral.audit import AuditLog
-from tranche.doctoral.durations import Thresholds
+from tranche.doctoral.durations import AlertRule, OwnerThresholds, Rule, Thresholds
 from tranche.doctoral.jobs import duree_alert, token_cleanup
 from tranche.doctoral.jobs.common import RUN_AT, JobSpec
 from tranche.doctoral.listeners import TRIGGERED_BY, AnomalyNotifier, FailureNotifier, RunRecorder
@@ -36,7 +36,7 @@ from tranche.doctoral.metrics import DoctoralMetrics
 from tranche.doctoral.settings import DoctoralSettings
 from tranche.doctoral.sources import Sources
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "alert_rule"]
 
 log = get_logger(__name__)
 
@@ -64,12 +64,7 @@ class Runtime:
         sources = Sources.open(settings.database_urls(), settings.pool())
         audit = AuditLog(sources.batchdb, clock)
         mailer = Mailer(settings)
-        thresholds = Thresholds(
-            settings.alert_3_years_from_months,
-            settings.alert_3_years_until_months,
-            settings.alert_6_years_from_months,
-            settings.max_duration_months,
-        )
+        rule = alert_rule(settings)
         topic, admins = settings.notifications_topic, list(settings.admin_emails)
         anomalies: list[BatchListener] = [
             AnomalyNotifier(
@@ -78,8 +73,9 @@ class Runtime:
                 topic,
                 admins,
                 duree_alert.ANOMALIES_KEY,
-                "Enrollments in an alert window whose doctorant and director are both "
-                "missing from userdb: nobody could be notified.",
+                "Inscriptions ayant atteint un seuil de durée dont ni le doctorant ni le "
+                "directeur de thèse n'a pu être prévenu ; elles seront reprises à la "
+                "prochaine exécution.",
             )
         ]
         specs = [
@@ -90,11 +86,13 @@ class Runtime:
                 sources.batchdb,
                 sources.inscription_db,
                 sources.userdb,
-                thresholds,
+                sources.defensedb,
+                rule,
                 topic,
                 settings.duree_alert_chunk_size,
                 settings.duree_alert_cron,
                 anomalies,
+                settings.batch.zone,
             ),
         ]
         registry = registry or CollectorRegistry()
@@ -158,3 +156,19 @@ class Runtime:
 def _scheduled_parameters(fire: datetime) -> dict[str, ParameterValue | JobParameter]:
     """A scheduled run works relative to its occurrence, so a late or restarted one agrees."""
     return {RUN_AT: fire, TRIGGERED_BY: JobParameter("scheduler", identifying=False)}
+
+
+def alert_rule(settings: DoctoralSettings) -> AlertRule:
+    """The thresholds ``DOCTORAL_DUREE_ALERT_RULE`` chooses."""
+    if settings.duree_alert_rule is Rule.LEGACY:
+        return Thresholds(
+            settings.alert_3_years_from_months,
+            settings.alert_3_years_until_months,
+            settings.alert_6_years_from_months,
+            settings.max_duration_months,
+        )
+    return OwnerThresholds(
+        settings.alert_seuil_3_ans_years,
+        settings.alert_seuil_6_ans_years,
+        settings.alert_limite_max_years,
+    )

@@ -18,6 +18,7 @@ from pydantic_settings import SettingsConfigDict
 
 from tranche.batch import BatchSettings
 from tranche.core.outbox import OutboxSettingsMixin
+from tranche.doctoral.durations import Rule
 
 __all__ = ["DATABASES", "DoctoralSettings"]
 
@@ -82,6 +83,23 @@ class DoctoralSettings(OutboxSettingsMixin):
     token_cleanup_chunk_size: int = Field(default=100, ge=1, le=10_000)
     duree_alert_chunk_size: int = Field(default=50, ge=1, le=10_000)
 
+    duree_alert_rule: Rule = Field(
+        default=Rule.OWNER,
+        description=(
+            "Which thresholds dureeDoctoratAlertJob applies: 'inscription-service' (the owner's, "
+            "years of 365.25 days: 2.5 / 5.5 / 6.0) or 'batch-service' (the old batch's whole "
+            "months: ALERT_3_YEARS_FROM_MONTHS… MAX_DURATION_MONTHS)."
+        ),
+    )
+    alert_seuil_3_ans_years: float = Field(
+        default=2.5, gt=0, description="Owner's rule: APPROCHE_3_ANS from this many years."
+    )
+    alert_seuil_6_ans_years: float = Field(
+        default=5.5, gt=0, description="Owner's rule: APPROCHE_6_ANS from this many years."
+    )
+    alert_limite_max_years: float = Field(
+        default=6.0, gt=0, description="Owner's rule: DEPASSE_6_ANS and block from this many years."
+    )
     alert_3_years_from_months: int = Field(
         default=33, ge=1, description="3-year alert from this many whole months (inclusive)."
     )
@@ -162,6 +180,15 @@ class DoctoralSettings(OutboxSettingsMixin):
             raise ValueError(
                 "alert thresholds must satisfy ALERT_3_YEARS_FROM_MONTHS < "
                 "ALERT_3_YEARS_UNTIL_MONTHS <= ALERT_6_YEARS_FROM_MONTHS < MAX_DURATION_MONTHS"
+            )
+        if not (
+            self.alert_seuil_3_ans_years
+            < self.alert_seuil_6_ans_years
+            < self.alert_limite_max_years
+        ):
+            raise ValueError(
+                "alert thresholds must satisfy ALERT_SEUIL_3_ANS_YEARS < ALERT_SEUIL_6_ANS_YEARS "
+                "< ALERT_LIMITE_MAX_YEARS"
             )
         if self.jwt_secret is None and not self.embedded:
             raise ValueError(
