@@ -113,6 +113,11 @@ class JobScheduler:
     async def tick(self, now: datetime | None = None) -> list[Firing]:
         """Fire what is due at ``now`` (default: the clock); the run loop's only action."""
         moment = now or self.clock()
+        try:
+            # A crashed execution is found by the next tick of any replica.
+            await self.launcher.recover()
+        except Exception:
+            log.warning("batch.recovery.failed", exc_info=True)
         grace = self.settings.misfire_grace
         firings: list[Firing] = []
         for i, (schedule, cron) in enumerate(zip(self.schedules, self._crons, strict=True)):

@@ -103,6 +103,7 @@ def create_app(settings: DoctoralSettings) -> FastAPI:
         )
         health.add("kafka", relay.health)
         await relay.start()
+        await runtime.recover()
         if settings.batch.scheduler_enabled:
             runtime.scheduler.start()
         eureka = await register(settings)

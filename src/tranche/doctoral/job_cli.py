@@ -62,6 +62,7 @@ async def _runtime(settings: DoctoralSettings) -> Runtime:
     if settings.embedded:
         for db in runtime.sources.foreign():
             await create_foreign_schema(db.engine, db.name)
+    await runtime.recover()
     return runtime
 
 

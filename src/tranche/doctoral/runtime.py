@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from tranche.batch import (
     BatchListener,
     Clock,
+    JobExecution,
     JobLauncher,
     JobParameter,
     JobParameters,
@@ -146,6 +147,19 @@ class Runtime:
         """Start ``job_name`` in the background; the execution id."""
         spec = self.spec(job_name)
         return await self.launcher.start(spec.job, self.parameters(triggered_by, at))
+
+    async def recover(self) -> list[JobExecution]:
+        """Crash recovery at start: executions whose process died end FAILED (``CRASHED``),
+        with their history row, audit row, failure event and mail, and metrics."""
+        try:
+            found = await self.launcher.recover()
+        except Exception as exc:
+            # batchdb down at start: the scheduler's ticks and the next launch try again.
+            log.warning("crash_recovery_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            return []
+        if found:
+            log.warning("crashed_executions_recovered", executions=[e.id for e in found])
+        return found
 
     async def close(self) -> None:
         await self.scheduler.stop()
