@@ -31,6 +31,8 @@ ENDPOINTS = [
     ("GET", "/api/batch/jobs/tokenCleanupJob/executions"),
     ("GET", "/api/batch/jobs/executions/1"),
     ("POST", "/api/batch/jobs/executions/1/stop"),
+    ("POST", "/api/batch/jobs/executions/1/restart"),
+    ("POST", "/api/batch/jobs/executions/1/abandon"),
     ("GET", "/api/batch/jobs/stats"),
 ]
 NOW = datetime.now(UTC)

@@ -254,6 +254,7 @@ class JobLauncher:
 
     async def abandon(self, execution_id: int) -> JobExecution:
         """Mark a STOPPED or FAILED execution ABANDONED: it will never be restarted."""
+        await self._recover_quietly()  # a dead "running" one first ends FAILED, with its record
         if execution_id in self._running:
             execution = self._running[execution_id][1].execution
             raise JobExecutionAlreadyRunningError(execution.job_name, execution_id)

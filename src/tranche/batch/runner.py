@@ -3,8 +3,12 @@
 On a restart, steps whose latest execution in this job instance COMPLETED are skipped and
 an unfinished step starts from its previous step context (a chunk step's reader position).
 A step guarded by ``when`` whose condition is false is recorded COMPLETED with exit code
-NOOP. The job ends COMPLETED, FAILED (cause in the exit message) or STOPPED; the final
-update and the job-lock release are one transaction.
+NOOP. The job ends COMPLETED, FAILED or STOPPED; the final update and the job-lock release
+are one transaction.
+
+A failure's exit message is one line for people (``Type: message``, first line, whole
+words); the traceback is stored apart, in the job context under :data:`FAILURE_DETAIL`
+(for admins and logs), so it never ends up cut mid-line in a mail.
 """
 
 from __future__ import annotations
@@ -19,24 +23,44 @@ from tranche.batch.control import ExecutionControl
 from tranche.batch.errors import JobInterruptedError, LockLostError
 from tranche.batch.job import ChunkStep, Job, Step
 from tranche.batch.listeners import BatchListener, ListenerChain
-from tranche.batch.model import MAX_TEXT, BatchStatus, ExitStatus, JobExecution, StepExecution
+from tranche.batch.model import BatchStatus, ExitStatus, JobExecution, StepExecution
 from tranche.batch.repository import JobRepository
 from tranche.batch.tasklet import TaskletExecutor
 from tranche.batch.uow import StepContext
 from tranche.core.logging import get_logger
 
-__all__ = ["JobRunner", "describe_failure"]
+__all__ = ["FAILURE_DETAIL", "JobRunner", "describe_failure", "failure_detail"]
 
 log = get_logger(__name__)
 
 INTERRUPTED = "interrupted: the process shut down while the job ran; restart it"
+#: Job-context key of the last failure's traceback (the exit message stays one line).
+FAILURE_DETAIL = "batch.failure.detail"
+_ONE_LINE = 300
+_DETAIL_MAX = 20_000
 
 
 def describe_failure(exc: BaseException) -> str:
-    """``Type: message`` then the traceback, cut to the exit-message column's size."""
+    """``Type: message`` on one line, cut at a word under 300 characters."""
+    message = " ".join(str(exc).split())
+    line = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    if len(line) > _ONE_LINE:
+        line = line[: _ONE_LINE - 1].rsplit(" ", 1)[0] + "…"
+    return line
+
+
+def failure_detail(exc: BaseException) -> str:
+    """The traceback, whole lines only, at most 20 000 characters (the end kept: the cause)."""
     text = "".join(traceback.format_exception(exc))
-    head = f"{type(exc).__name__}: {exc}"
-    return (head + "\n" + text)[:MAX_TEXT]
+    if len(text) <= _DETAIL_MAX:
+        return text
+    lines, kept, size = text.splitlines(keepends=True), [], 0
+    for line in reversed(lines):
+        if size + len(line) > _DETAIL_MAX - 40:
+            break
+        kept.append(line)
+        size += len(line)
+    return "[… traceback shortened …]\n" + "".join(reversed(kept))
 
 
 class JobRunner:
@@ -70,6 +94,7 @@ class JobRunner:
                 self._end(execution, BatchStatus.FAILED, ExitStatus.FAILED, INTERRUPTED)
             except Exception as exc:
                 execution.failure_exceptions.append(exc)
+                execution.context[FAILURE_DETAIL] = failure_detail(exc)
                 self._end(execution, BatchStatus.FAILED, ExitStatus.FAILED, describe_failure(exc))
             execution.end_time = clock()
             await listeners.after_job(execution)
@@ -167,6 +192,7 @@ class JobRunner:
                     error=f"{type(exc).__name__}: {exc}",
                 )
                 step_execution.failure_exceptions.append(exc)
+                execution.context[FAILURE_DETAIL] = failure_detail(exc)
                 step_execution.status = BatchStatus.FAILED
                 step_execution.exit_status = ExitStatus.FAILED.with_description(
                     describe_failure(exc)

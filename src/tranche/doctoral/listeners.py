@@ -10,10 +10,12 @@ the very thing that is down.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tranche.batch import FAILURE_DETAIL
 from tranche.batch.listeners import BatchListener
 from tranche.batch.model import BatchStatus, JobExecution
 from tranche.core.db import Database
@@ -21,7 +23,7 @@ from tranche.core.logging import get_logger
 from tranche.core.outbox import OutboxEvent, enqueue_many
 from tranche.doctoral.audit import AuditEvent, AuditEventType, AuditLog
 from tranche.doctoral.history import record_run
-from tranche.doctoral.jobs.common import counts_of
+from tranche.doctoral.jobs.common import RUN_AT, Estimate, counts_of
 from tranche.doctoral.mail import Mailer, admin_emails
 from tranche.doctoral.metrics import DoctoralMetrics
 from tranche.doctoral.notifications import (
@@ -31,12 +33,61 @@ from tranche.doctoral.notifications import (
     notification,
 )
 
-__all__ = ["TRIGGERED_BY", "AnomalyNotifier", "FailureNotifier", "RunRecorder"]
+__all__ = [
+    "ESTIMATED_TOTAL",
+    "TRIGGERED_BY",
+    "AnomalyNotifier",
+    "FailureNotifier",
+    "ProgressEstimator",
+    "RunRecorder",
+    "estimated_total",
+    "failure_traceback",
+]
 
 log = get_logger(__name__)
 
 #: Non-identifying job parameter naming who started the run (scheduler, cli, an admin's email).
 TRIGGERED_BY = "triggeredBy"
+
+
+#: Job-context key: the items the readers expected when the run started (progress bars).
+ESTIMATED_TOTAL = "estimatedTotal"
+
+
+def estimated_total(execution: JobExecution) -> int | None:
+    value = execution.context.get(ESTIMATED_TOTAL)
+    return int(value) if isinstance(value, int | float) else None
+
+
+def failure_traceback(execution: JobExecution) -> str | None:
+    value = execution.context.get(FAILURE_DETAIL)
+    return str(value) if value else None
+
+
+@dataclass
+class ProgressEstimator(BatchListener):
+    """Stores the job's estimate of its items at the start, so progress can be shown.
+
+    A restart keeps the first attempt's estimate (its counts carry over with the context).
+    The estimate is a count query; if it fails the run goes on without one.
+    """
+
+    estimates: Mapping[str, Estimate | None]
+
+    async def before_job(self, execution: JobExecution) -> None:
+        estimate = self.estimates.get(execution.job_name)
+        if estimate is None or ESTIMATED_TOTAL in execution.context:
+            return
+        at = execution.parameters.value(RUN_AT)
+        when = at if isinstance(at, datetime) else (execution.start_time or datetime.now(UTC))
+        try:
+            execution.context[ESTIMATED_TOTAL] = int(await estimate(when.astimezone(UTC)))
+        except Exception as exc:
+            log.warning(
+                "progress_estimate_failed",
+                job=execution.job_name,
+                error=f"{type(exc).__name__}: {exc}"[:300],
+            )
 
 
 def _triggered_by(execution: JobExecution) -> str | None:

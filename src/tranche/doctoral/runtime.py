@@ -31,7 +31,13 @@ from tranche.doctoral.audit import AuditLog
 from tranche.doctoral.durations import AlertRule, OwnerThresholds, Rule, Thresholds
 from tranche.doctoral.jobs import duree_alert, token_cleanup
 from tranche.doctoral.jobs.common import RUN_AT, JobSpec
-from tranche.doctoral.listeners import TRIGGERED_BY, AnomalyNotifier, FailureNotifier, RunRecorder
+from tranche.doctoral.listeners import (
+    TRIGGERED_BY,
+    AnomalyNotifier,
+    FailureNotifier,
+    ProgressEstimator,
+    RunRecorder,
+)
 from tranche.doctoral.mail import Mailer
 from tranche.doctoral.metrics import DoctoralMetrics
 from tranche.doctoral.settings import DoctoralSettings
@@ -106,6 +112,7 @@ class Runtime:
             [s.job for s in specs],
             settings=settings.batch,
             listeners=[
+                ProgressEstimator({s.name: s.estimate for s in specs}),
                 JobMetrics(registry),
                 RunRecorder(sources.batchdb, audit, metrics),
                 FailureNotifier(sources.batchdb, sources.userdb, topic, admins, mailer),
