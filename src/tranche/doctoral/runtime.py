@@ -7,6 +7,7 @@ came in by.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,7 +31,7 @@ from tranche.core.logging import get_logger
 from tranche.doctoral.audit import AuditLog
 from tranche.doctoral.durations import AlertRule, OwnerThresholds, Rule, Thresholds
 from tranche.doctoral.jobs import duree_alert, token_cleanup
-from tranche.doctoral.jobs.common import RUN_AT, JobSpec
+from tranche.doctoral.jobs.common import RUN_AT, JobSpec, StepPolicies
 from tranche.doctoral.listeners import (
     TRIGGERED_BY,
     AnomalyNotifier,
@@ -43,7 +44,7 @@ from tranche.doctoral.metrics import DoctoralMetrics
 from tranche.doctoral.settings import DoctoralSettings
 from tranche.doctoral.sources import Sources
 
-__all__ = ["Runtime", "alert_rule"]
+__all__ = ["Runtime", "alert_rule", "policies"]
 
 log = get_logger(__name__)
 
@@ -67,7 +68,9 @@ class Runtime:
         settings: DoctoralSettings,
         registry: CollectorRegistry | None = None,
         clock: Clock = utc_now,
+        listeners: Sequence[BatchListener] = (),
     ) -> Runtime:
+        """``listeners`` are added to every job's (a progress display, a test's probe)."""
         sources = Sources.open(settings.database_urls(), settings.pool())
         audit = AuditLog(sources.batchdb, clock)
         mailer = Mailer(settings)
@@ -87,7 +90,10 @@ class Runtime:
         ]
         specs = [
             token_cleanup.build(
-                sources.userdb, settings.token_cleanup_chunk_size, settings.token_cleanup_cron
+                sources.userdb,
+                settings.token_cleanup_chunk_size,
+                settings.token_cleanup_cron,
+                policies=policies(settings, settings.token_cleanup_skip_limit),
             ),
             duree_alert.build(
                 sources.batchdb,
@@ -100,6 +106,7 @@ class Runtime:
                 settings.duree_alert_cron,
                 anomalies,
                 settings.batch.zone,
+                policies(settings, settings.duree_alert_skip_limit),
             ),
         ]
         registry = registry or CollectorRegistry()
@@ -116,6 +123,7 @@ class Runtime:
                 JobMetrics(registry),
                 RunRecorder(sources.batchdb, audit, metrics),
                 FailureNotifier(sources.batchdb, sources.userdb, topic, admins, mailer),
+                *listeners,
             ],
         )
         scheduler = JobScheduler(
@@ -192,4 +200,13 @@ def alert_rule(settings: DoctoralSettings) -> AlertRule:
         settings.alert_seuil_3_ans_years,
         settings.alert_seuil_6_ans_years,
         settings.alert_limite_max_years,
+    )
+
+
+def policies(settings: DoctoralSettings, skip_limit: int) -> StepPolicies:
+    return StepPolicies(
+        settings.job_retry_attempts,
+        settings.job_retry_initial_backoff_s,
+        settings.job_retry_max_backoff_s,
+        skip_limit,
     )

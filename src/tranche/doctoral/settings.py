@@ -81,6 +81,21 @@ class DoctoralSettings(OutboxSettingsMixin):
         default="0 0 8 ? * MON", description="dureeDoctoratAlertJob (Quartz)."
     )
     token_cleanup_chunk_size: int = Field(default=100, ge=1, le=10_000)
+    token_cleanup_skip_limit: int = Field(
+        default=10, ge=0, description="Items a tokenCleanupJob step may skip before it fails."
+    )
+    duree_alert_skip_limit: int = Field(
+        default=10, ge=0, description="Enrollments dureeDoctoratAlertJob may skip before failing."
+    )
+    job_retry_attempts: int = Field(
+        default=4, ge=1, le=20, description="Tries of a chunk on a transient database error."
+    )
+    job_retry_initial_backoff_s: float = Field(
+        default=0.1, ge=0, le=60, description="First backoff before a retry (then doubling)."
+    )
+    job_retry_max_backoff_s: float = Field(
+        default=2.0, ge=0, le=300, description="Longest backoff between two retries."
+    )
     duree_alert_chunk_size: int = Field(default=50, ge=1, le=10_000)
 
     duree_alert_rule: Rule = Field(

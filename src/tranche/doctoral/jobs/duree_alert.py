@@ -40,7 +40,7 @@ from tranche.batch.uow import StepContext
 from tranche.core.db import Database
 from tranche.core.outbox import OutboxEvent, enqueue_many
 from tranche.doctoral.durations import AlertRule, AlertType, whole_months
-from tranche.doctoral.jobs.common import JobSpec, add_counts, run_at
+from tranche.doctoral.jobs.common import JobSpec, StepPolicies, add_counts, run_at
 from tranche.doctoral.jobs.duree_messages import AlertDecision, messages, unreachable_reason
 from tranche.doctoral.jobs.duree_reader import Enrollment, EnrollmentReader, recorded_alerts
 from tranche.doctoral.models import alerte_duree_envoyee, utc_naive
@@ -196,8 +196,10 @@ def build(
     cron: str,
     listeners: Sequence[BatchListener] = (),
     zone: ZoneInfo | None = None,
+    policies: StepPolicies | None = None,
 ) -> JobSpec:
     local = zone or ZoneInfo("UTC")
+    rules = policies or StepPolicies(skip_limit=10)
 
     def reader(ctx: StepContext) -> EnrollmentReader:
         return EnrollmentReader(
@@ -214,6 +216,8 @@ def build(
         processor=process,
         writer=_writer(inscription_db, topic, rule, local),
         chunk_size=chunk_size,
+        retry=rules.retry,
+        skip=rules.skip,
     )
 
     async def estimate(_at: datetime) -> int:

@@ -138,10 +138,9 @@ class EnrollmentReader:
             query = query.where(INS.c.id > self._last_fetched)
         async with self.inscription_db.sessions() as s:
             rows = (await s.execute(query)).all()
-        self._exhausted = len(rows) < self.page_size
         if not rows:
+            self._exhausted = True
             return
-        self._last_fetched = int(rows[-1].id)
         doctorants = {int(r.doctorant_id) for r in rows}
         current, derogated = await self._doctorant_facts(doctorants)
         sent = await self._sent(doctorants)
@@ -168,6 +167,10 @@ class EnrollmentReader:
                     directeur=people.get(int(r.directeur_these_id)),
                 )
             )
+        # Only now: a failed lookup above leaves the reader where it was, so a retry
+        # fetches the same page again.
+        self._last_fetched = int(rows[-1].id)
+        self._exhausted = len(rows) < self.page_size
 
     async def _doctorant_facts(self, doctorants: set[int]) -> tuple[dict[int, int], set[int]]:
         latest_valid = sa.func.max(sa.case((INS.c.statut == "VALIDE", INS.c.id), else_=None))
