@@ -41,7 +41,8 @@ def test_seed_then_run_both_jobs_then_verify_the_audit(env: Path) -> None:
 
     verified = runner.invoke(app, ["doctoral", "audit-verify"])
     assert verified.exit_code == 0, verified.output
-    assert "audit log intact: 2 rows" in verified.output
+    # Two runs, each audited when the CLI launched it and when it finished.
+    assert "audit log intact: 4 rows" in verified.output
 
     unknown = runner.invoke(app, ["job", "run", "archiveJob"])
     assert unknown.exit_code == 2

@@ -24,7 +24,7 @@ from tranche.core.http import create_app as create_http_app
 from tranche.core.jwt import JwtVerifier
 from tranche.core.outbox import Relay
 from tranche.core.service import OwnedDatabase, ServiceSpec
-from tranche.doctoral.auth import TriggerLimiter, resolve_jwt_secret
+from tranche.doctoral.auth import TriggerLimiter, is_admin_request, resolve_jwt_secret
 from tranche.doctoral.eureka import register, unregister
 from tranche.doctoral.router import router
 from tranche.doctoral.runtime import Runtime
@@ -42,7 +42,8 @@ Every `/api/batch/**` route needs a user-service access token holding `ROLE_ADMI
 
 def create_app(settings: DoctoralSettings) -> FastAPI:
     registry = CollectorRegistry()
-    health = Health()
+    # Components (and their error texts) for admins only; the status for everyone.
+    health = Health(details_for=is_admin_request)
     parts = AppParts(
         name="batch-service",
         version=__version__,

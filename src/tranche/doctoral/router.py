@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from tranche.core.errors import ApiError
 from tranche.doctoral import service
 from tranche.doctoral.auth import AdminDep, TriggerLimiter
 from tranche.doctoral.runtime import Runtime
@@ -66,7 +67,13 @@ async def run_job(
     runtime = _runtime(request)
     if job_name in runtime.specs:
         limiter: TriggerLimiter = request.app.state.trigger_limiter
-        await limiter.hit(admin.email)
+        try:
+            await limiter.hit(admin.email)
+        except ApiError as refused:
+            await service.record_refused_trigger(
+                runtime, job_name, admin, request.url.path, refused.message
+            )
+            raise
     return await service.trigger(runtime, job_name, admin, request.url.path)
 
 

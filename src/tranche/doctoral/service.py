@@ -50,6 +50,7 @@ __all__ = [
     "execution_total",
     "global_stats",
     "list_jobs",
+    "record_refused_trigger",
     "restart_execution",
     "stop_execution",
     "to_dto",
@@ -81,6 +82,26 @@ def to_dto(execution: JobExecution) -> JobExecutionDTO:
         exit_message=execution.exit_status.exit_description or None,
         counts=counts_of(execution),
         triggered_by=None if triggered is None else str(triggered),
+    )
+
+
+async def record_refused_trigger(
+    runtime: Runtime, job_name: str, who: Principal, path: str, reason: str
+) -> None:
+    """Audit a trigger refused before it reached the engine (rate limit)."""
+    await runtime.audit.record(
+        AuditEvent(
+            AuditEventType.MANUAL_TRIGGER,
+            "RUN",
+            "REFUSED",
+            job_name=job_name,
+            user_id=who.email,
+            user_role=who.role_list,
+            resource_path=path,
+            details=reason,
+            ip_address=who.ip_address,
+            user_agent=who.user_agent,
+        )
     )
 
 

@@ -9,6 +9,7 @@ else an unset secret stops the service at start.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Self
 
@@ -61,7 +62,19 @@ class DoctoralSettings(OutboxSettingsMixin):
         description="HS256 key shared with user-service (its raw UTF-8 bytes, at least 32).",
     )
     jwt_issuer: str = Field(default="user-service", description="Required `iss` claim.")
-    jwt_leeway_s: int = Field(default=0, ge=0, le=300, description="Clock skew allowed on exp.")
+    jwt_leeway_s: int = Field(
+        default=30,
+        ge=0,
+        le=300,
+        description="Clock skew tolerated between user-service and us on exp, nbf and iat.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description=(
+            'Addresses or networks (JSON list, e.g. ["10.0.0.0/8"]) of the proxies whose '
+            "X-Forwarded-For is believed for the audit log's client IP; empty: never believed."
+        ),
+    )
 
     trigger_rate_limit: str = Field(
         default="5/minute",
@@ -159,6 +172,16 @@ class DoctoralSettings(OutboxSettingsMixin):
             parse(value)
         except ValueError as exc:
             raise ValueError(f"not a rate limit like '5/minute': {exc}") from None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
         return value
 
     @field_validator("rate_limit_storage_url")
