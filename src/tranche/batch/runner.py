@@ -17,19 +17,22 @@ import asyncio
 import traceback
 from collections.abc import Sequence
 
+from sqlalchemy.exc import DBAPIError
+
 from tranche.batch.chunk import ChunkExecutor
 from tranche.batch.context import ExecutionContext
 from tranche.batch.control import ExecutionControl
-from tranche.batch.errors import JobInterruptedError, LockLostError
+from tranche.batch.errors import JobInterruptedError, LockLostError, SkipLimitExceededError
 from tranche.batch.job import ChunkStep, Job, Step
 from tranche.batch.listeners import BatchListener, ListenerChain
 from tranche.batch.model import BatchStatus, ExitStatus, JobExecution, StepExecution
 from tranche.batch.repository import JobRepository
 from tranche.batch.tasklet import TaskletExecutor
+from tranche.batch.transient import is_transient_db_error
 from tranche.batch.uow import StepContext
 from tranche.core.logging import get_logger
 
-__all__ = ["FAILURE_DETAIL", "JobRunner", "describe_failure", "failure_detail"]
+__all__ = ["FAILURE_DETAIL", "JobRunner", "describe_failure", "failure_detail", "what_to_do"]
 
 log = get_logger(__name__)
 
@@ -40,13 +43,46 @@ _ONE_LINE = 300
 _DETAIL_MAX = 20_000
 
 
+def _cause(exc: BaseException) -> str:
+    """The error's own words, without SQLAlchemy's statement, parameters and help link."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        inner = exc.orig
+        text = " ".join(str(inner).split())
+        return f"{type(exc).__name__} ({type(inner).__name__}): {text}"
+    if isinstance(exc, SkipLimitExceededError) and exc.__cause__ is not None:
+        return f"{exc.args[0].split(':', 1)[0]}: {_cause(exc.__cause__)}"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def what_to_do(exc: BaseException) -> str:
+    """One sentence for the operator, from the kind of failure."""
+    if isinstance(exc, SkipLimitExceededError):
+        return (
+            "too many items were refused: look at the skipped items in the logs, correct "
+            "the data, then restart the execution"
+        )
+    if is_transient_db_error(exc) or isinstance(exc, OSError | TimeoutError):
+        return (
+            "a database or server was unreachable or busy: check that it is up and "
+            "reachable, then restart the execution"
+        )
+    if isinstance(exc, DBAPIError):
+        return (
+            "a database refused the job's statement: check its schema and data against "
+            "the owner's, then restart the execution"
+        )
+    if isinstance(exc, LockLostError):
+        return "another process took the job over; check the replicas' clocks and heartbeats"
+    return "see the failure detail for the traceback, fix the cause, then restart the execution"
+
+
 def describe_failure(exc: BaseException) -> str:
-    """``Type: message`` on one line, cut at a word under 300 characters."""
-    message = " ".join(str(exc).split())
-    line = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-    if len(line) > _ONE_LINE:
-        line = line[: _ONE_LINE - 1].rsplit(" ", 1)[0] + "…"
-    return line
+    """One line for people: ``Type: message — what to do``, cut at a word."""
+    cause = _cause(exc)
+    if len(cause) > _ONE_LINE:
+        cause = cause[: _ONE_LINE - 1].rsplit(" ", 1)[0] + "…"
+    return f"{cause} — {what_to_do(exc)}"
 
 
 def failure_detail(exc: BaseException) -> str:

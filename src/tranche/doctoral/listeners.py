@@ -15,9 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tranche.batch import FAILURE_DETAIL
+from sqlalchemy.exc import DBAPIError
+
+from tranche.batch import FAILURE_DETAIL, SkipLimitExceededError
 from tranche.batch.listeners import BatchListener
 from tranche.batch.model import BatchStatus, JobExecution
+from tranche.batch.operations import CRASHED
+from tranche.batch.transient import is_transient_db_error
 from tranche.core.db import Database
 from tranche.core.logging import get_logger
 from tranche.core.outbox import OutboxEvent, enqueue_many
@@ -147,6 +151,7 @@ class FailureNotifier(BatchListener):
         admins = await admin_emails(self.userdb, self.configured_admins)
         failed_at = execution.end_time or datetime.now(UTC)
         message = execution.exit_status.exit_description or "no detail recorded"
+        action = french_action(execution)
         notes = [
             failure_notification(
                 email,
@@ -156,6 +161,7 @@ class FailureNotifier(BatchListener):
                 execution.exit_status.exit_code,
                 message,
                 restartable=True,
+                action=action,
             )
             for email in admins
         ]
@@ -171,6 +177,29 @@ class FailureNotifier(BatchListener):
         except Exception as exc:
             log.error("job_failure_event_lost", job=execution.job_name, error=str(exc)[:300])
         await self.mailer.send(admins, notes[0].sujet, notes[0].message_texte)
+
+
+def french_action(execution: JobExecution) -> str:
+    """What an admin should do first, in the mail's language, from how the run failed."""
+    if execution.exit_status.exit_code == CRASHED:
+        return (
+            "le processus qui exécutait le job s'est arrêté brutalement (arrêt forcé, mémoire, "
+            "machine perdue) ; vérifier l'hôte et ses journaux"
+        )
+    errors = execution.all_failure_exceptions()
+    if any(isinstance(e, SkipLimitExceededError) for e in errors):
+        return "trop d'éléments refusés : corriger les données signalées dans les journaux"
+    if any(is_transient_db_error(e) or isinstance(e, OSError | TimeoutError) for e in errors):
+        return (
+            "une base de données ou un serveur était injoignable ou surchargé : "
+            "vérifier qu'il répond"
+        )
+    if any(isinstance(e, DBAPIError) for e in errors):
+        return (
+            "une base de données a refusé la requête du job : vérifier son schéma et ses "
+            "données (celles du service propriétaire)"
+        )
+    return "consulter le détail technique et corriger la cause"
 
 
 @dataclass
