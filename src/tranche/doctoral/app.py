@@ -8,6 +8,8 @@ when configured, and undoes it all in reverse on shutdown (running jobs get
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -105,12 +107,16 @@ def create_app(settings: DoctoralSettings) -> FastAPI:
         health.add("kafka", relay.health)
         await relay.start()
         await runtime.recover()
+        gauges = asyncio.create_task(runtime.refresh_metrics_forever(), name="doctoral:metrics")
         if settings.batch.scheduler_enabled:
             runtime.scheduler.start()
         eureka = await register(settings)
         try:
             yield
         finally:
+            gauges.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gauges
             await unregister(eureka)
             await runtime.scheduler.stop()
             await runtime.launcher.close()

@@ -7,6 +7,7 @@ came in by.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -174,7 +175,20 @@ class Runtime:
             return []
         if found:
             log.warning("crashed_executions_recovered", executions=[e.id for e in found])
+        await self.refresh_metrics()
         return found
+
+    async def refresh_metrics(self) -> None:
+        """The gauges from batchdb: every replica's and the CLI's runs (never raises)."""
+        try:
+            await self.metrics.refresh(self.sources.batchdb, self.repository, list(self.specs))
+        except Exception as exc:
+            log.warning("metrics_refresh_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+
+    async def refresh_metrics_forever(self, interval_s: float = 15.0) -> None:
+        while True:
+            await self.refresh_metrics()
+            await asyncio.sleep(interval_s)
 
     async def close(self) -> None:
         await self.scheduler.stop()
