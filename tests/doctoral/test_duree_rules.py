@@ -15,12 +15,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from tests.doctoral.conftest import Running
 from tests.doctoral.factories import months_before
-from tranche.batch import BatchStatus
+from tranche.batch import BatchListener, BatchStatus, StepContext
 from tranche.core.db import Database
 from tranche.core.outbox import outbox_table
+from tranche.doctoral.jobs.common import counts_of
 from tranche.doctoral.tables import defensedb as D
 from tranche.doctoral.tables import inscription_db as I
 
@@ -201,3 +204,54 @@ async def test_the_old_rule_is_a_setting_without_its_gap(make_runtime: Any) -> N
     assert found == {(at_50, "APPROCHE_3_ANS")}
     texts = {e["sujet"] for e in mine}
     assert "Rappel : votre doctorat a dépassé 3 ans" in texts
+
+
+class FailNextBatchdbCommit(BatchListener):
+    """Armed before the first chunk: the chunk's batchdb commit then fails, after
+    inscription_db committed (what a process dying between the two commits leaves)."""
+
+    def __init__(self, batch_engine: Any) -> None:
+        self.batch_engine = batch_engine
+        self.armed = False
+        self.fired = False
+
+    async def before_chunk(self, ctx: StepContext) -> None:
+        if not self.fired and ctx.step_execution.step_name == "checkDureeDoctoratStep":
+            self.armed = True
+
+    def before_commit(self, session: Session) -> None:
+        if self.armed and session.bind is self.batch_engine:
+            self.armed, self.fired = False, True
+            raise RuntimeError("process died between the owner's commit and the checkpoint")
+
+
+async def test_owner_side_counts_survive_a_death_between_the_two_commits(
+    make_runtime: Any,
+) -> None:
+    probe = FailNextBatchdbCommit(None)
+    running: Running = await make_runtime(listeners=[probe])
+    runtime = running.runtime
+    probe.batch_engine = runtime.sources.batchdb.engine.sync_engine
+    event.listen(Session, "before_commit", probe.before_commit)
+    try:
+        await _die_between_commits(running, probe)
+    finally:
+        event.remove(Session, "before_commit", probe.before_commit)
+
+
+async def _die_between_commits(running: Running, probe: FailNextBatchdbCommit) -> None:
+    runtime, portal = running.runtime, running.portal
+    director = await portal.user("ROLE_DIRECTEUR")
+    exceeded = await portal.enrollment(await portal.user(), director, years_ago(6.3))
+    await portal.enrollment(await portal.user(), director, years_ago(2.7))
+    at = RUN + timedelta(days=300)
+    first = await runtime.launcher.run(runtime.spec(JOB).job, runtime.parameters("pytest", at=at))
+    assert first.status is BatchStatus.FAILED and probe.fired
+    assert await blocked(running, exceeded)  # the owner's side is committed, uncounted
+
+    second = await runtime.launcher.wait(await runtime.launcher.restart(first.id))
+    assert second.status is BatchStatus.COMPLETED, second.exit_status
+    counts = counts_of(second)
+    # Found present on the restart, so not written again, yet counted: read back.
+    assert counts["alertesEnregistrees"] >= 2 and counts["reinscriptionsBloquees"] >= 1
+    assert counts.get("notifications", 0) >= 4, counts  # and the reminders went out

@@ -34,13 +34,13 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from tranche.batch.job import ChunkStep, ItemWriter, Job
+from tranche.batch.job import ChunkStep, ItemWriter, Job, RepeatStatus, TaskletStep
 from tranche.batch.listeners import BatchListener
 from tranche.batch.uow import StepContext
 from tranche.core.db import Database
 from tranche.core.outbox import OutboxEvent, enqueue_many
 from tranche.doctoral.durations import AlertRule, AlertType, whole_months
-from tranche.doctoral.jobs.common import JobSpec, StepPolicies, add_counts, run_at
+from tranche.doctoral.jobs.common import COUNTS_KEY, JobSpec, StepPolicies, add_counts, run_at
 from tranche.doctoral.jobs.duree_messages import AlertDecision, messages, unreachable_reason
 from tranche.doctoral.jobs.duree_reader import Enrollment, EnrollmentReader, recorded_alerts
 from tranche.doctoral.models import alerte_duree_envoyee, utc_naive
@@ -84,13 +84,47 @@ def decide(item: Enrollment, rule: AlertRule) -> AlertDecision | None:
     return AlertDecision(item, alert, months, send, record, block)
 
 
-def _owner_action(d: AlertDecision, blocked: bool) -> str:
+_BLOCKED = "réinscription bloquée"
+
+
+def run_marker(ctx: StepContext) -> str:
+    """Names the run in the owner's rows; the same for every attempt (restart) of the run."""
+    return f"[batch {run_at(ctx).strftime('%Y-%m-%dT%H:%M:%SZ')}]"
+
+
+def _owner_action(d: AlertDecision, blocked: bool, marker: str) -> str:
     text = f"Alerte {d.alert.value} enregistrée par batch-service"
     if d.send:
         text += " ; rappel envoyé au doctorant et au directeur de thèse"
     if blocked:
-        text += " ; réinscription bloquée"
-    return text[:500]
+        text += f" ; {_BLOCKED}"
+    return f"{text[: 480 - len(marker)]} {marker}"
+
+
+async def _recount(ctx: StepContext, inscription_db: Database) -> RepeatStatus:
+    """The owner-side counts, read back from inscription_db.
+
+    inscription_db commits before batchdb's checkpoint, so a process that dies between the
+    two has rows in the owner's table that no checkpoint counted, and the restart finds
+    them present and writes (and counts) nothing. Counting what the run's marker shows in
+    ``alertes_duree`` makes the execution's counts right whatever happened in between.
+    """
+    marker = run_marker(ctx)
+    A = alertes_duree
+    query = sa.select(
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(sa.case((A.c.action.like(f"%{_BLOCKED}%"), 1), else_=0)), 0),
+    ).where(A.c.action.like(f"%{marker}"))
+    async with inscription_db.sessions() as session:
+        recorded, blocked = (await session.execute(query)).one()
+    counts = dict(ctx.job_context.get(COUNTS_KEY, {}))
+    for key, value in (("alertesEnregistrees", recorded), ("reinscriptionsBloquees", blocked)):
+        if int(value):
+            counts[key] = int(value)
+        else:
+            counts.pop(key, None)
+    ctx.job_context[COUNTS_KEY] = counts
+    return RepeatStatus.FINISHED
 
 
 async def _record_owner_rows(
@@ -120,7 +154,9 @@ async def _record_owner_rows(
                 "type": d.alert.value,
                 "date_alerte": local_now,
                 "traite": False,
-                "action": _owner_action(d, d.enrollment.inscription_id in to_block),
+                "action": _owner_action(
+                    d, d.enrollment.inscription_id in to_block, run_marker(ctx)
+                ),
             }
             for d in fresh
         ],
@@ -232,5 +268,9 @@ def build(
         async with inscription_db.sessions() as s:
             return int((await s.execute(query)).scalar_one())
 
-    job = Job(JOB_NAME, [step], listeners=listeners, description=DESCRIPTION)
+    async def recount(ctx: StepContext) -> RepeatStatus:
+        return await _recount(ctx, inscription_db)
+
+    counted = TaskletStep("recountDureeDoctoratStep", recount, allow_start_if_complete=True)
+    job = Job(JOB_NAME, [step, counted], listeners=listeners, description=DESCRIPTION)
     return JobSpec(job, cron, DESCRIPTION, estimate)
