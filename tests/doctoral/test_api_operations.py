@@ -9,19 +9,22 @@ that do not fit batchdb's bigint, negative or non-numeric ids are a 400.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from tests.doctoral.conftest import Databases
+from tests.doctoral.conftest import Databases, Running
 from tests.doctoral.factories import admin_token
 from tests.doctoral.test_api import auth, finished, serving
-from tranche.batch import JobParameters, JobRepository
+from tranche.batch import BatchListener, JobParameters, JobRepository, StepContext
+from tranche.doctoral import service
 from tranche.doctoral.models import audit_log
 from tranche.doctoral.runtime import Runtime
 from tranche.doctoral.seed import Seeder
+from tranche.doctoral.tables import userdb as U
 
 BASE = "/api/batch/jobs/executions"
 NOW = datetime.now(UTC)
@@ -167,3 +170,46 @@ async def test_detail_shows_steps_and_progress_and_the_list_its_total(
         )
         assert [e["executionId"] for e in r.json()] == ids[::-1][:2]
         assert r.headers["x-total-count"] == "3"
+
+
+class PauseAfterSecondChunk(BatchListener):
+    def __init__(self) -> None:
+        self.chunks = 0
+        self.paused = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    async def after_chunk(self, ctx: StepContext) -> None:
+        self.chunks += 1
+        if self.chunks == 2:
+            self.paused.set()
+            await self.go_on.wait()
+
+
+async def test_progress_advances_while_the_job_runs(make_runtime: Any) -> None:
+    probe = PauseAfterSecondChunk()
+    running: Running = await make_runtime(listeners=[probe], token_cleanup_chunk_size=1)
+    runtime = running.runtime
+    owners = [await running.portal.user() for _ in range(5)]
+    at = datetime(2025, 8, 1, 2, 0, tzinfo=UTC)
+    async with runtime.sources.userdb.transaction() as s:
+        await s.execute(
+            sa.insert(U.refresh_token),
+            [
+                {"user_id": o, "token": f"progress-{o}", "expiry_date": datetime(2025, 7, 1)}
+                for o in owners
+            ],
+        )
+    execution_id = await runtime.start("tokenCleanupJob", "pytest", at=at)
+    await asyncio.wait_for(probe.paused.wait(), timeout=30)
+    during = await service.execution_full(runtime, execution_id)
+    assert during.status == "STARTED"
+    assert during.progress is not None
+    total = during.progress.total
+    assert total >= 5 and during.progress.done == 2
+    assert during.progress.percent == round(100.0 * 2 / total, 1)
+    assert during.steps[0].commit_count == 2 and during.steps[0].write_count == 2
+    probe.go_on.set()
+    final = await runtime.launcher.wait(execution_id)
+    assert final.status.value == "COMPLETED"
+    after = await service.execution_full(runtime, execution_id)
+    assert after.progress is not None and after.progress.percent == 100.0
