@@ -360,4 +360,5 @@ async def test_execution_left_running_without_a_lock_row_is_failed_and_restarted
     assert execution.instance == orphan.instance
     old = await repo.require_job_execution(orphan.id)
     assert old.status is BatchStatus.FAILED
-    assert "lock row is gone" in old.exit_status.exit_description
+    assert old.exit_status.exit_code == "CRASHED"
+    assert "job lock is gone" in old.exit_status.exit_description

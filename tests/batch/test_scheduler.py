@@ -174,3 +174,57 @@ def test_settings_validate_the_time_zone_and_lock_timing() -> None:
         BatchSettings(timezone="Mars/Olympus")
     with pytest.raises(ValueError, match="3 x lock_heartbeat_seconds"):
         BatchSettings(lock_heartbeat_seconds=30, lock_stale_after_seconds=60)
+
+
+async def test_a_restart_spanning_an_occurrence_runs_it_once_within_the_period(
+    any_engine: AsyncEngine,
+) -> None:
+    engine = any_engine
+    clock = Clock(datetime(2025, 1, 6, 2, 0, 5, tzinfo=UTC))
+    launcher = make(engine, clock, quick_job("dailyJob"))
+    schedule = Schedule("dailyJob", "0 0 2 * * ?")
+    first = JobScheduler(launcher, [schedule], clock=clock)
+    (fired,) = await first.tick()
+    await launcher.wait(fired.execution_id or 0)
+
+    # Every replica down from Monday night until Tuesday 09:00: Tuesday's 02:00 is missed.
+    clock.now = datetime(2025, 1, 7, 9, 0, tzinfo=UTC)
+    restarted = JobScheduler(launcher, [schedule], clock=clock)
+    (caught,) = await restarted.catch_up()
+    assert (caught.outcome, caught.fire_time) == ("started", datetime(2025, 1, 7, 2, tzinfo=UTC))
+    await launcher.wait(caught.execution_id or 0)
+    # Once: another replica starting at the same time finds it fired.
+    twin = JobScheduler(launcher, [schedule], clock=clock)
+    assert await twin.catch_up() == []
+    assert await launcher.repository.count_job_executions("dailyJob") == 2
+
+    # Down for four days: the latest missed night runs, the three before are misfires.
+    clock.now = datetime(2025, 1, 11, 3, 0, tzinfo=UTC)
+    later = JobScheduler(launcher, [schedule], clock=clock)
+    firings = await later.catch_up()
+    assert [f.outcome for f in firings] == ["started", "misfired", "misfired", "misfired"]
+    assert firings[0].fire_time == datetime(2025, 1, 11, 2, tzinfo=UTC)
+    await launcher.wait(firings[0].execution_id or 0)
+
+
+async def test_a_missed_occurrence_older_than_the_grace_is_a_logged_misfire(
+    any_engine: AsyncEngine,
+) -> None:
+    engine = any_engine
+    clock = Clock(datetime(2025, 1, 6, 2, 0, 5, tzinfo=UTC))
+    launcher = make(engine, clock, quick_job("graceWindowJob"), startup_misfire_grace_seconds=3600)
+    schedule = Schedule("graceWindowJob", "0 0 2 * * ?")
+    (fired,) = await JobScheduler(launcher, [schedule], clock=clock).tick()
+    await launcher.wait(fired.execution_id or 0)
+    clock.now = datetime(2025, 1, 7, 9, 0, tzinfo=UTC)  # 7 h after Tuesday's run: > 1 h grace
+    firings = await JobScheduler(launcher, [schedule], clock=clock).catch_up()
+    assert [(f.outcome, f.fire_time) for f in firings] == [
+        ("misfired", datetime(2025, 1, 7, 2, tzinfo=UTC))
+    ]
+    assert await launcher.repository.count_job_executions("graceWindowJob") == 1
+    # A job never fired (a fresh install) has nothing to catch up.
+    fresh = make(engine, clock, quick_job("neverJob"))
+    assert (
+        await JobScheduler(fresh, [Schedule("neverJob", "0 0 2 * * ?")], clock=clock).catch_up()
+        == []
+    )

@@ -43,10 +43,10 @@ async def make_runtime(
     """Builds a :class:`Runtime` (and optionally its relay) on ``databases``; closes them after."""
     made: list[Running] = []
 
-    async def make(relay: bool = False, **overrides: Any) -> Running:
+    async def make(relay: bool = False, listeners: Any = (), **overrides: Any) -> Running:
         settings = databases.settings(**overrides)
         registry = CollectorRegistry()
-        runtime = Runtime.build(settings, registry)
+        runtime = Runtime.build(settings, registry, listeners=listeners)
         r = None
         if relay:
             r = Relay(

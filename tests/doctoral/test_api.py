@@ -31,6 +31,8 @@ ENDPOINTS = [
     ("GET", "/api/batch/jobs/tokenCleanupJob/executions"),
     ("GET", "/api/batch/jobs/executions/1"),
     ("POST", "/api/batch/jobs/executions/1/stop"),
+    ("POST", "/api/batch/jobs/executions/1/restart"),
+    ("POST", "/api/batch/jobs/executions/1/abandon"),
     ("GET", "/api/batch/jobs/stats"),
 ]
 NOW = datetime.now(UTC)
@@ -278,6 +280,12 @@ async def test_actuator_is_public(
         r = await client.get(path)
         assert r.status_code == 200, r.text
         if path.endswith("health"):
+            # Everyone sees the status; only an admin sees the components and their details.
+            assert r.json() == {"status": "UP"}
+            student = admin_token(roles=("ROLE_DOCTORANT",))
+            for headers in ({"Authorization": f"Bearer {student}"}, {"Authorization": "Bearer x"}):
+                assert (await client.get(path, headers=headers)).json() == {"status": "UP"}
+            r = await client.get(path, headers=auth(admin_token()))
             components = r.json()["components"]
             assert {
                 "batchdb",

@@ -32,7 +32,7 @@ def test_seed_then_run_both_jobs_then_verify_the_audit(env: Path) -> None:
 
     alerts = runner.invoke(app, ["job", "run", "dureeDoctoratAlertJob"])
     assert alerts.exit_code == 0, alerts.output
-    assert "alertes.3_ANS" in alerts.output
+    assert "alertes.APPROCHE_3_ANS" in alerts.output
     # No Kafka configured for the CLI: the events wait for the service's relay.
     assert "wait in batchdb's outbox" in alerts.output
 
@@ -41,7 +41,8 @@ def test_seed_then_run_both_jobs_then_verify_the_audit(env: Path) -> None:
 
     verified = runner.invoke(app, ["doctoral", "audit-verify"])
     assert verified.exit_code == 0, verified.output
-    assert "audit log intact: 2 rows" in verified.output
+    # Two runs, each audited when the CLI launched it and when it finished.
+    assert "audit log intact: 4 rows" in verified.output
 
     unknown = runner.invoke(app, ["job", "run", "archiveJob"])
     assert unknown.exit_code == 2

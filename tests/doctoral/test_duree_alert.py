@@ -1,21 +1,21 @@
-"""dureeDoctoratAlertJob end to end, on SQLite and on MariaDB, with the real broker.
+"""dureeDoctoratAlertJob end to end, on SQLite, MariaDB and PostgreSQL, with the real broker.
 
-Alert boundaries produce exactly the expected events, once, on the notifications
-topic, in notification-service's format; the exceeded enrollment is blocked with
-the owner's flag; a second run sends nothing new.
+The owner's thresholds (days / 365.25) produce exactly the expected events, once,
+on the notifications topic, in notification-service's format, and the owner's
+``alertes_duree`` rows; the exceeded enrollment is blocked with the owner's flag;
+a second run sends nothing new.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from tests.doctoral.factories import (
     assert_consumer_accepts,
-    months_before,
     wait_published,
 )
 from tests.doctoral.harness import Running
@@ -29,23 +29,28 @@ from tranche.doctoral.tables import inscription_db as I
 from tranche.doctoral.tables import userdb as U
 
 RUN = datetime(2025, 3, 17, 8, 0, tzinfo=UTC)
+A3, A6, D6 = "APPROCHE_3_ANS", "APPROCHE_6_ANS", "DEPASSE_6_ANS"
 
-# (months since first enrollment, derogation) → the alert type expected, or None.
-CASES: list[tuple[float, bool, str | None]] = [
-    (32.9, False, None),
-    (33, False, "3_ANS"),
-    (35.9, False, "3_ANS"),
-    (36, False, None),
-    (33, True, None),
-    (35.9, True, None),
-    (68.9, False, None),
-    (69, False, "6_ANS"),
-    (71.9, False, "6_ANS"),
-    (69, True, "6_ANS"),
-    (72, False, "DEPASSEMENT"),
-    (72, True, "DEPASSEMENT"),
+# (days since first enrollment, derogation) → the owner's alert type expected, or None.
+CASES: list[tuple[int, bool, str | None]] = [
+    (913, False, None),  # 2.4997 years
+    (914, False, A3),  # 2.5024
+    (914, True, A3),  # the owner ignores the derogation
+    (1500, False, A3),  # 4.1 years: the old batch's 36-68-month hole
+    (2008, False, A3),
+    (2009, False, A6),  # 5.5003
+    (2191, True, A6),
+    (2192, False, D6),  # 6.0014
+    (2500, True, D6),
 ]
-PRIORITE = {"3_ANS": "NORMALE", "6_ANS": "HAUTE", "DEPASSEMENT": "URGENTE"}
+PRIORITE = {A3: "NORMALE", A6: "HAUTE", D6: "URGENTE"}
+
+
+def days_before(run: datetime, days: int) -> datetime:
+    """A first-enrollment instant ``days`` calendar days before ``run``'s date, at 10:00."""
+    return datetime.combine(run.date() - timedelta(days=days), datetime.min.time()) + timedelta(
+        hours=10
+    )
 
 
 async def test_alert_boundaries_once_in_consumer_format(
@@ -59,9 +64,9 @@ async def test_alert_boundaries_once_in_consumer_format(
     expected: dict[int, str] = {}
     emails: dict[int, str] = {}
     enrollment_of: dict[int, int] = {}
-    for n, (months, derogation, alert) in enumerate(CASES):
+    for n, (days, derogation, alert) in enumerate(CASES):
         doc = await portal.user(email=f"doctorant.{n}@etu.univ-exemple.fr")
-        first = months_before(RUN.date(), months)
+        first = days_before(RUN, days)
         eid = await portal.enrollment(doc, director, first, derogation=derogation or None)
         enrollment_of[doc], emails[doc] = eid, f"doctorant.{n}@etu.univ-exemple.fr"
         if alert:
@@ -69,19 +74,17 @@ async def test_alert_boundaries_once_in_consumer_format(
 
     # Re-enrolled doctorant: two validated rows share the date; only the latest speaks.
     twice = await portal.user(email="reinscrit@etu.univ-exemple.fr")
-    first = months_before(RUN.date(), 34)
+    first = days_before(RUN, 1100)
     await portal.enrollment(twice, director, first, derogation=None)
     latest = await portal.enrollment(twice, director, first, kind="REINSCRIPTION")
     expected[twice], emails[twice], enrollment_of[twice] = (
-        "3_ANS",
+        A3,
         "reinscrit@etu.univ-exemple.fr",
         latest,
     )
     # A pending enrollment (no date yet) and a rejected one are not the job's business.
     await portal.enrollment(await portal.user(), director, None, statut="EN_ATTENTE_ADMIN")
-    await portal.enrollment(
-        await portal.user(), director, months_before(RUN.date(), 70), statut="REJETE"
-    )
+    await portal.enrollment(await portal.user(), director, days_before(RUN, 2100), statut="REJETE")
 
     spec = runtime.spec("dureeDoctoratAlertJob")
     execution = await runtime.launcher.run(spec.job, runtime.parameters("pytest", at=RUN))
@@ -116,7 +119,22 @@ async def test_alert_boundaries_once_in_consumer_format(
                 )
             ).scalars()
         )
-    assert blocked == {d for d, a in expected.items() if a == "DEPASSEMENT"}
+    assert blocked == {d for d, a in expected.items() if a == D6}
+    async with runtime.sources.inscription_db.sessions() as s:
+        owner_rows = (
+            await s.execute(
+                sa.select(
+                    I.alertes_duree.c.inscription_id,
+                    I.alertes_duree.c.type,
+                    I.alertes_duree.c.traite,
+                )
+            )
+        ).all()
+    # The owner's table: one row per (inscription, type), untreated, as its service writes it.
+    assert sorted((r.inscription_id, r.type) for r in owner_rows) == sorted(
+        (enrollment_of[d], a) for d, a in expected.items()
+    )
+    assert not any(r.traite for r in owner_rows)
 
     async with runtime.sources.batchdb.sessions() as s:
         ledger = (await s.execute(sa.select(alerte_duree_envoyee))).all()
@@ -129,10 +147,11 @@ async def test_alert_boundaries_once_in_consumer_format(
         ).scalar_one()
     assert {(r.doctorant_id, r.type_alerte) for r in ledger} == set(expected.items())
     assert history == {
-        "alertes.3_ANS": 3,
-        "alertes.6_ANS": 3,
-        "alertes.DEPASSEMENT": 2,
-        "notifications": 16,
+        "alertes.APPROCHE_3_ANS": 5,
+        "alertes.APPROCHE_6_ANS": 2,
+        "alertes.DEPASSE_6_ANS": 2,
+        "alertesEnregistrees": 9,
+        "notifications": 18,
         "reinscriptionsBloquees": 2,
     }
 
@@ -162,7 +181,7 @@ async def test_missing_people_are_an_anomaly_for_the_admins(
     runtime, portal = running.runtime, running.portal
     admin = await portal.user("ROLE_ADMIN", email="admin.portail@univ-exemple.fr")
     director = await portal.user("ROLE_DIRECTEUR")
-    first = months_before(RUN.date(), 70)
+    first = days_before(RUN, 2100)
     # Doctorant deleted from userdb, director known: the director is still told.
     only_director = await portal.enrollment(10_000_001, director, first)
     # Neither is known: nobody can be notified; not recorded, reported to the admins.
@@ -186,6 +205,16 @@ async def test_missing_people_are_an_anomaly_for_the_admins(
     assert_consumer_accepts(anomaly)
     assert anomaly["destinataire"] == "admin.portail@univ-exemple.fr"
     assert {nobody, unusable} <= set(anomaly["donnees"]["identifiants"])
+    # The text says what is wrong with each: people missing, or addresses refused.
+    text = anomaly["messageTexte"]
+    assert "absent(s) de userdb : doctorant, directeur de thèse" in text
+    assert (
+        f"adresse e-mail refusée par notification-service : doctorant (utilisateur {bad_doc})"
+        in text
+    )
+    assert "Enrollments" not in text and "missing" not in text
+    reasons = {d["inscriptionId"]: d["raison"] for d in anomaly["donnees"]["details"]}
+    assert "absent" not in reasons[unusable] and "refusée" in reasons[unusable]
     async with runtime.sources.batchdb.sessions() as s:
         recorded = set(
             (await s.execute(sa.select(alerte_duree_envoyee.c.inscription_id))).scalars()

@@ -52,11 +52,24 @@ async def test_failure_is_announced_by_event_and_mail(
     assert event["donnees"]["jobName"] == "tokenCleanupJob"
     assert event["donnees"]["executionId"] == execution.id
     assert "refresh_token" in event["donnees"]["exitMessage"]
+    # For people: the cause on one line, what to do, where the traceback is; no traceback,
+    # no SQL, no server path, nothing cut mid-line.
+    text = event["messageTexte"]
+    cause, todo = text.splitlines()[1], text.splitlines()[2]
+    assert cause.startswith("Cause : ") and "no such table: refresh_token" in cause
+    assert todo.startswith("Que faire : une base de données a refusé la requête du job")
+    assert "tranche job restart" in todo and todo.endswith(".")
+    for forbidden in ("Traceback", "[SQL:", "sqlalche.me", str(tmp_path)):
+        assert forbidden not in text
+    assert "\n" not in execution.exit_status.exit_description
+    assert "Traceback (most recent call last)" in execution.context["batch.failure.detail"]
 
     [mail] = smtp_server.messages
     assert smtp_server.envelopes == [("batch@univ-exemple.fr", ["exploitation@univ-exemple.fr"])]
     assert mail["To"] == "exploitation@univ-exemple.fr"
     assert mail["From"] == "batch@univ-exemple.fr"
+    body = mail.get_payload(decode=True).decode()
+    assert "Cause : " in body and "Que faire : " in body and "Traceback" not in body
     subject = str(make_header(decode_header(mail["Subject"])))
     assert subject == f"[Batch] Échec du job tokenCleanupJob (exécution {execution.id})"
 

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.doctoral.factories import create_foreign, opened, server_urls, sqlite_urls
-from tranche.doctoral.durations import Thresholds, classify, whole_months
+from tranche.doctoral.durations import OwnerThresholds
 from tranche.doctoral.seed import Seeder
 from tranche.doctoral.tables import inscription_db as I
 from tranche.doctoral.tables import userdb as U
@@ -52,14 +52,14 @@ async def _seed_and_check(urls: dict[str, str]) -> None:
             ).all()
         derogated = {r.doctorant_id for r in rows if r.derogation}
         alerts = {
-            classify(
-                whole_months(r.date_premiere_inscription.date(), NOW.date()),
-                r.doctorant_id in derogated,
-                Thresholds(),
+            OwnerThresholds().classify(
+                r.date_premiere_inscription.date(), NOW.date(), r.doctorant_id in derogated
             )
             for r in rows
         }
-        assert {"3_ANS", "6_ANS", "DEPASSEMENT"} <= {str(a) for a in alerts if a}
+        assert {"APPROCHE_3_ANS", "APPROCHE_6_ANS", "DEPASSE_6_ANS"} <= {
+            str(a) for a in alerts if a
+        }
         assert derogated, "some doctorants in the 3-year window hold a derogation"
 
         # A second run adds to the data instead of colliding with it.

@@ -53,6 +53,7 @@ from tranche.batch.model import (
 )
 from tranche.batch.readers import ItemReader, KeysetReader, ListReader
 from tranche.batch.repository import JobRepository, OccurrenceAlreadyFiredError
+from tranche.batch.runner import FAILURE_DETAIL
 from tranche.batch.scheduler import FIRE_TIME, Firing, JobScheduler, Schedule
 from tranche.batch.settings import BatchSettings
 from tranche.batch.tables import (
@@ -64,6 +65,7 @@ from tranche.batch.tables import (
 from tranche.batch.uow import StepContext
 
 __all__ = [
+    "FAILURE_DETAIL",
     "FIRE_TIME",
     "BatchError",
     "BatchListener",

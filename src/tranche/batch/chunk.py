@@ -3,8 +3,9 @@
 One chunk = one unit of work: the writer's transactions and the checkpoint (counters, the
 reader position in the step context, the job context) commit together or not at all.
 
-* **Retry** (``RetryPolicy``): a processor call is retried per item; a failed write rolls
-  the chunk back and writes it again in a new unit of work, with exponential backoff.
+* **Retry** (``RetryPolicy``): a reader or processor call is retried per item; a failed
+  write rolls the chunk back and writes it again in a new unit of work, with exponential
+  backoff (tenacity). Readers must leave their position unchanged when ``read`` raises.
 * **Skip** (``SkipPolicy``): a skippable read or process error drops that item; a skippable
   write error rolls the chunk back and *scans* it, writing item by item inside savepoints
   (one transaction), so only the failing items are dropped. Skips beyond the limit fail the
@@ -47,7 +48,7 @@ R = TypeVar("R")
 
 async def retrying(policy: RetryPolicy, fn: Callable[[], Awaitable[R]], what: str) -> R:
     """``await fn()``, retried on the policy's exceptions (tenacity, exponential backoff)."""
-    if not policy.retry_on or policy.attempts == 1:
+    if not policy.enabled:
         return await fn()
 
     def log_retry(state: RetryCallState) -> None:
@@ -113,7 +114,7 @@ class ChunkExecutor:
         consumed = 0
         while len(items) < self.step.chunk_size:
             try:
-                item = await reader.read()
+                item = await retrying(self.step.retry, reader.read, self.step.name)
             except Exception as exc:
                 self._skip_or_raise(exc, "read", None)
                 self.execution.read_skip_count += 1

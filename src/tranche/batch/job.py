@@ -76,12 +76,19 @@ def _never_engine_errors(kinds: tuple[type[BaseException], ...], what: str) -> N
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Retry processing or writing on ``retry_on`` (tenacity, exponential backoff)."""
+    """Retry reading, processing or writing on ``retry_on`` or when ``retry_if(exc)`` is true.
+
+    Tenacity, exponential backoff, inside the chunk: a failed write rolls the chunk's
+    unit of work back and runs it again. ``retry_if`` takes a predicate such as
+    :func:`tranche.batch.transient.is_transient_db_error` (errors told apart by their
+    driver code, not their class).
+    """
 
     retry_on: tuple[type[BaseException], ...] = ()
     attempts: int = 3
     initial_backoff: float = 0.1
     max_backoff: float = 5.0
+    retry_if: Callable[[BaseException], bool] | None = None
 
     def __post_init__(self) -> None:
         _never_engine_errors(self.retry_on, "retry_on")
@@ -90,8 +97,14 @@ class RetryPolicy:
         if self.initial_backoff < 0 or self.max_backoff < self.initial_backoff:
             raise ValueError("backoff must satisfy 0 <= initial_backoff <= max_backoff")
 
+    @property
+    def enabled(self) -> bool:
+        return self.attempts > 1 and (bool(self.retry_on) or self.retry_if is not None)
+
     def retries(self, exc: BaseException) -> bool:
-        return isinstance(exc, self.retry_on) and not isinstance(exc, BatchError)
+        if isinstance(exc, BatchError) or not isinstance(exc, Exception):
+            return False
+        return isinstance(exc, self.retry_on) or (self.retry_if is not None and self.retry_if(exc))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,11 @@ job is already running anywhere (:class:`JobExecutionAlreadyRunningError`) or it
 is complete (:class:`JobInstanceAlreadyCompleteError`). ``stop`` is cooperative: the
 execution ends STOPPED after its current chunk, in whichever process runs it. ``close``
 asks every execution of this launcher to stop and waits ``shutdown_grace_seconds``.
+
+``recover`` is crash recovery (call it at start; the scheduler calls it every tick, and
+``start``/``restart`` before they claim a lock): executions whose process died are marked
+FAILED (``CRASHED``) and their ``after_job`` listeners run here, so history, audit,
+failure notices and metrics see a crashed execution like any failed one.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from tranche.batch.errors import (
     NoSuchJobError,
 )
 from tranche.batch.job import Job
-from tranche.batch.listeners import BatchListener
+from tranche.batch.listeners import BatchListener, ListenerChain
 from tranche.batch.model import (
     BatchStatus,
     JobExecution,
@@ -33,6 +38,7 @@ from tranche.batch.model import (
     JobParameters,
     ParameterValue,
 )
+from tranche.batch.operations import Recovered
 from tranche.batch.repository import JobRepository
 from tranche.batch.runner import JobRunner
 from tranche.batch.settings import BatchSettings
@@ -47,6 +53,29 @@ Parameters = JobParameters | Mapping[str, ParameterValue | JobParameter] | None
 
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_is_dead_locally(owner: str) -> bool:
+    """True when ``owner`` (``host:pid:tag``) names another process of this host that is gone.
+
+    Lets a replica restarted on the same host recover its predecessor's executions at once
+    instead of after the stale threshold. Only a definite "no such process" counts: another
+    host, our own pid (a container restarted as pid 1 again) or any doubt wait for staleness.
+    """
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid() or pid <= 1:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 class JobLauncher:
@@ -117,6 +146,7 @@ class JobLauncher:
         """
         definition = self._resolve(job)
         params = parameters if isinstance(parameters, JobParameters) else JobParameters(parameters)
+        await self._recover_quietly()
         execution = await self.repository.create_job_execution(
             definition.name,
             params,
@@ -130,6 +160,7 @@ class JobLauncher:
 
     async def restart(self, execution_id: int) -> int:
         """Restart a FAILED or STOPPED execution as a new execution of the same instance."""
+        await self._recover_quietly()
         previous = await self.repository.require_job_execution(execution_id)
         if not previous.status.is_restartable:
             hint = (
@@ -179,6 +210,39 @@ class JobLauncher:
             return await asyncio.shield(entry[0])
         return await self.repository.require_job_execution(execution_id)
 
+    # ----------------------------------------------------------------- crash recovery
+
+    async def recover(self) -> list[JobExecution]:
+        """Mark FAILED the executions whose process died, and run their ``after_job`` listeners.
+
+        Returns the executions this call recovered (another replica recovering at the same
+        time gets the others: each is reported exactly once).
+        """
+        found: list[Recovered] = await self.repository.fail_dead_executions(
+            self.settings.stale_after, owner_is_dead_locally
+        )
+        out = []
+        for item in found:
+            execution = await self.repository.require_job_execution(item.execution_id)
+            log.error(
+                "batch.job.crash_recovered",
+                job=item.job_name,
+                execution=item.execution_id,
+                reason=item.reason,
+            )
+            job = self._jobs.get(item.job_name)
+            chain = ListenerChain([*self._runner.listeners, *(job.listeners if job else ())])
+            await chain.after_job(execution)
+            out.append(execution)
+        return out
+
+    async def _recover_quietly(self) -> None:
+        try:
+            await self.recover()
+        except Exception:
+            # Recovery must never be why a launch fails; the takeover path still applies.
+            log.warning("batch.recovery.failed", exc_info=True)
+
     # ----------------------------------------------------------------- operator actions
 
     async def stop(self, execution_id: int) -> BatchStatus:
@@ -190,6 +254,7 @@ class JobLauncher:
 
     async def abandon(self, execution_id: int) -> JobExecution:
         """Mark a STOPPED or FAILED execution ABANDONED: it will never be restarted."""
+        await self._recover_quietly()  # a dead "running" one first ends FAILED, with its record
         if execution_id in self._running:
             execution = self._running[execution_id][1].execution
             raise JobExecutionAlreadyRunningError(execution.job_name, execution_id)

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from tranche.batch.listeners import BatchListener
 from tranche.batch.model import BatchStatus, JobExecution
 
-__all__ = ["LAST_STATUS_CODES", "JobMetrics"]
+__all__ = ["LAST_STATUS_CODES", "JobMetrics", "families"]
 
 LAST_STATUS_CODES = {
     BatchStatus.COMPLETED: 1,
@@ -41,9 +41,15 @@ class _Families:
     last_status: Gauge
     last_success: Gauge
     active: Gauge
+    processed: Gauge
 
 
 _BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, _Families] = weakref.WeakKeyDictionary()
+
+
+def families(registry: CollectorRegistry) -> _Families:
+    """The engine's metric families in ``registry`` (created once per registry)."""
+    return _families(registry)
 
 
 def _families(registry: CollectorRegistry) -> _Families:
@@ -90,7 +96,15 @@ def _families(registry: CollectorRegistry) -> _Families:
                 registry=registry,
             ),
             active=Gauge(
-                "batch_jobs_active", "Executions running in this process", registry=registry
+                "batch_jobs_active",
+                "Executions running (this process live; all replicas when refreshed from batchdb)",
+                registry=registry,
+            ),
+            processed=Gauge(
+                "batch_job_items_processed",
+                "Items read by the job's last finished execution",
+                ["job"],
+                registry=registry,
             ),
         )
         _BY_REGISTRY[registry] = found
@@ -125,5 +139,6 @@ class JobMetrics(BatchListener):
         if execution.duration is not None:
             self._m.duration.labels(job, status).observe(execution.duration.total_seconds())
         self._m.last_status.labels(job).set(LAST_STATUS_CODES.get(execution.status, 0))
+        self._m.processed.labels(job).set(totals["read_count"])
         if execution.status is BatchStatus.COMPLETED and execution.end_time is not None:
             self._m.last_success.labels(job).set(execution.end_time.timestamp())

@@ -9,6 +9,7 @@ parameters, contexts and steps for a whole page in a fixed number of queries.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -39,6 +40,7 @@ from tranche.batch.repository_rows import (
 )
 from tranche.batch.starting import ExecutionStarter, OccurrenceAlreadyFiredError
 from tranche.batch.tables import (
+    fire_lock,
     job_execution,
     job_instance,
     step_execution,
@@ -204,6 +206,20 @@ class JobRepository(ExecutionStarter, ExecutionOperations):
             where = where & (job_instance.c.job_name == job_name)
         async with self.engine.connect() as conn:
             return await load_executions(conn, where, with_steps=True)
+
+    async def last_fire_time(self, job_name: str) -> datetime | None:
+        """The latest scheduled occurrence of ``job_name`` any replica fired (its fire lock)."""
+        async with self.engine.connect() as conn:
+            value = (
+                await conn.execute(
+                    select(func.max(fire_lock.c.fire_time)).where(fire_lock.c.job_name == job_name)
+                )
+            ).scalar()
+        if value is None:
+            return None
+        # MAX() loses the column type on some engines: normalise to aware UTC.
+        found: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return found if found.tzinfo else found.replace(tzinfo=UTC)
 
     async def job_names(self) -> list[str]:
         async with self.engine.connect() as conn:

@@ -3,8 +3,12 @@
 On a restart, steps whose latest execution in this job instance COMPLETED are skipped and
 an unfinished step starts from its previous step context (a chunk step's reader position).
 A step guarded by ``when`` whose condition is false is recorded COMPLETED with exit code
-NOOP. The job ends COMPLETED, FAILED (cause in the exit message) or STOPPED; the final
-update and the job-lock release are one transaction.
+NOOP. The job ends COMPLETED, FAILED or STOPPED; the final update and the job-lock release
+are one transaction.
+
+A failure's exit message is one line for people (``Type: message``, first line, whole
+words); the traceback is stored apart, in the job context under :data:`FAILURE_DETAIL`
+(for admins and logs), so it never ends up cut mid-line in a mail.
 """
 
 from __future__ import annotations
@@ -13,30 +17,86 @@ import asyncio
 import traceback
 from collections.abc import Sequence
 
+from sqlalchemy.exc import DBAPIError
+
 from tranche.batch.chunk import ChunkExecutor
 from tranche.batch.context import ExecutionContext
 from tranche.batch.control import ExecutionControl
-from tranche.batch.errors import JobInterruptedError, LockLostError
+from tranche.batch.errors import JobInterruptedError, LockLostError, SkipLimitExceededError
 from tranche.batch.job import ChunkStep, Job, Step
 from tranche.batch.listeners import BatchListener, ListenerChain
-from tranche.batch.model import MAX_TEXT, BatchStatus, ExitStatus, JobExecution, StepExecution
+from tranche.batch.model import BatchStatus, ExitStatus, JobExecution, StepExecution
 from tranche.batch.repository import JobRepository
 from tranche.batch.tasklet import TaskletExecutor
+from tranche.batch.transient import is_transient_db_error
 from tranche.batch.uow import StepContext
 from tranche.core.logging import get_logger
 
-__all__ = ["JobRunner", "describe_failure"]
+__all__ = ["FAILURE_DETAIL", "JobRunner", "describe_failure", "failure_detail", "what_to_do"]
 
 log = get_logger(__name__)
 
 INTERRUPTED = "interrupted: the process shut down while the job ran; restart it"
+#: Job-context key of the last failure's traceback (the exit message stays one line).
+FAILURE_DETAIL = "batch.failure.detail"
+_ONE_LINE = 300
+_DETAIL_MAX = 20_000
+
+
+def _cause(exc: BaseException) -> str:
+    """The error's own words, without SQLAlchemy's statement, parameters and help link."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        inner = exc.orig
+        text = " ".join(str(inner).split())
+        return f"{type(exc).__name__} ({type(inner).__name__}): {text}"
+    if isinstance(exc, SkipLimitExceededError) and exc.__cause__ is not None:
+        return f"{exc.args[0].split(':', 1)[0]}: {_cause(exc.__cause__)}"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def what_to_do(exc: BaseException) -> str:
+    """One sentence for the operator, from the kind of failure."""
+    if isinstance(exc, SkipLimitExceededError):
+        return (
+            "too many items were refused: look at the skipped items in the logs, correct "
+            "the data, then restart the execution"
+        )
+    if is_transient_db_error(exc) or isinstance(exc, OSError | TimeoutError):
+        return (
+            "a database or server was unreachable or busy: check that it is up and "
+            "reachable, then restart the execution"
+        )
+    if isinstance(exc, DBAPIError):
+        return (
+            "a database refused the job's statement: check its schema and data against "
+            "the owner's, then restart the execution"
+        )
+    if isinstance(exc, LockLostError):
+        return "another process took the job over; check the replicas' clocks and heartbeats"
+    return "see the failure detail for the traceback, fix the cause, then restart the execution"
 
 
 def describe_failure(exc: BaseException) -> str:
-    """``Type: message`` then the traceback, cut to the exit-message column's size."""
+    """One line for people: ``Type: message — what to do``, cut at a word."""
+    cause = _cause(exc)
+    if len(cause) > _ONE_LINE:
+        cause = cause[: _ONE_LINE - 1].rsplit(" ", 1)[0] + "…"
+    return f"{cause} — {what_to_do(exc)}"
+
+
+def failure_detail(exc: BaseException) -> str:
+    """The traceback, whole lines only, at most 20 000 characters (the end kept: the cause)."""
     text = "".join(traceback.format_exception(exc))
-    head = f"{type(exc).__name__}: {exc}"
-    return (head + "\n" + text)[:MAX_TEXT]
+    if len(text) <= _DETAIL_MAX:
+        return text
+    lines, kept, size = text.splitlines(keepends=True), [], 0
+    for line in reversed(lines):
+        if size + len(line) > _DETAIL_MAX - 40:
+            break
+        kept.append(line)
+        size += len(line)
+    return "[… traceback shortened …]\n" + "".join(reversed(kept))
 
 
 class JobRunner:
@@ -70,6 +130,7 @@ class JobRunner:
                 self._end(execution, BatchStatus.FAILED, ExitStatus.FAILED, INTERRUPTED)
             except Exception as exc:
                 execution.failure_exceptions.append(exc)
+                execution.context[FAILURE_DETAIL] = failure_detail(exc)
                 self._end(execution, BatchStatus.FAILED, ExitStatus.FAILED, describe_failure(exc))
             execution.end_time = clock()
             await listeners.after_job(execution)
@@ -167,6 +228,7 @@ class JobRunner:
                     error=f"{type(exc).__name__}: {exc}",
                 )
                 step_execution.failure_exceptions.append(exc)
+                execution.context[FAILURE_DETAIL] = failure_detail(exc)
                 step_execution.status = BatchStatus.FAILED
                 step_execution.exit_status = ExitStatus.FAILED.with_description(
                     describe_failure(exc)

@@ -44,6 +44,15 @@ class BatchSettings(BaseSettings):
             "takes it over and marks that execution FAILED (restartable)."
         ),
     )
+    startup_misfire_grace_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "At start, an occurrence missed while no replica ran fires once if it is at most "
+            "this old; older ones are logged as misfires. Unset: the job's own period "
+            "(a daily job catches up yesterday's missed run, not last week's)."
+        ),
+    )
     shutdown_grace_seconds: float = Field(
         default=30.0,
         ge=0,

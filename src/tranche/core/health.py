@@ -4,6 +4,10 @@ The originals' deployments probe ``/actuator/health/liveness`` and
 ``/actuator/health/readiness``; the body keeps Spring's shape
 (``{"status": "UP", "components": {name: {"status", "details"}}}``) and a DOWN
 status answers 503, as Spring does.
+
+``details_for`` is Spring's ``show-details: when-authorized``: when set, only a request
+it approves sees the components (and their error texts); everybody else gets the
+status alone, so no database error or host name is shown in public.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Health", "HealthCheck"]
+__all__ = ["DetailsPolicy", "Health", "HealthCheck"]
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any] | None]]
+#: Decides from the request whether its sender may see the components' details.
+DetailsPolicy = Callable[[Any], Awaitable[bool]]
 
 
 @dataclass
@@ -29,6 +35,7 @@ class Health:
     """Registry of health checks. A check returns details (or None) when UP and raises when DOWN."""
 
     timeout_s: float = 5.0
+    details_for: DetailsPolicy | None = None
     _components: dict[str, _Component] = field(default_factory=dict)
 
     def add(self, name: str, check: HealthCheck, groups: Iterable[str] = ("readiness",)) -> None:
@@ -49,7 +56,14 @@ class Health:
             out["details"] = details
         return out
 
-    async def report(self, group: str | None = None) -> dict[str, Any]:
+    async def report(self, group: str | None = None, request: Any = None) -> dict[str, Any]:
+        """The health body; ``request`` is judged by :attr:`details_for` when that is set."""
+        body = await self._full(group)
+        if self.details_for is None or (request is not None and await self.details_for(request)):
+            return body
+        return {"status": body["status"]}
+
+    async def _full(self, group: str | None) -> dict[str, Any]:
         chosen = {n: c for n, c in self._components.items() if group is None or group in c.groups}
         results = await asyncio.gather(*(self._run(c.check) for c in chosen.values()))
         components = dict(zip(chosen, results, strict=True))

@@ -143,20 +143,20 @@ class _HttpMetricsMiddleware:
 def actuator_router(parts: AppParts) -> APIRouter:
     router = APIRouter(tags=["actuator"])
 
-    async def _health(group: str | None) -> JSONResponse:
-        body = await parts.health.report(group)
+    async def _health(group: str | None, request: Request) -> JSONResponse:
+        body = await parts.health.report(group, request)
         return JSONResponse(body, status_code=200 if body["status"] == "UP" else 503)
 
     @router.get("/actuator/health", summary="Overall health (Spring Boot format)")
-    async def health() -> JSONResponse:
-        return await _health(None)
+    async def health(request: Request) -> JSONResponse:
+        return await _health(None, request)
 
     @router.get("/actuator/health/{group}", summary="Health of one group or component")
     async def health_group(group: str, request: Request) -> JSONResponse:
         if group not in parts.health.groups:
             body = error_body(404, f"Unknown health group '{group}'", request.url.path)
             return JSONResponse(body, status_code=404)
-        return await _health(group)
+        return await _health(group, request)
 
     @router.get("/actuator/info", summary="Build and runtime information")
     async def info() -> dict[str, Any]:

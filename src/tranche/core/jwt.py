@@ -3,8 +3,10 @@
 A thin policy layer over PyJWT: the algorithm list is fixed by the verifier, never
 taken from the token's header (so ``alg: none`` and algorithm confusion are
 refused), the key is the raw bytes of a shared secret, ``exp`` and ``iss`` are
-required, and every refusal is a :class:`InvalidTokenError` whose message is safe
-to show a caller (it never contains the token or the key).
+required, ``exp``, ``nbf`` and ``iat`` are checked against an injected clock with a
+small leeway for clock skew between issuer and verifier, and every refusal is a
+:class:`InvalidTokenError` whose message is safe to show a caller (it never contains
+the token or the key).
 """
 
 from __future__ import annotations
@@ -66,7 +68,12 @@ class JwtVerifier:
                 algorithms=list(self.algorithms),
                 issuer=self.issuer,
                 leeway=self.leeway_s,
-                options={"require": ["exp", "iss", "sub"], "verify_exp": False},
+                options={
+                    "require": ["exp", "iss", "sub"],
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.InvalidSignatureError:
             raise InvalidTokenError("signature does not match") from None
@@ -81,8 +88,18 @@ class JwtVerifier:
         if not isinstance(exp, int | float):
             raise InvalidTokenError("claim 'exp' must be a number")
         expires_at = datetime.fromtimestamp(exp, UTC)
-        if self.clock() >= expires_at + timedelta(seconds=self.leeway_s):
+        now = self.clock()
+        leeway = timedelta(seconds=self.leeway_s)
+        if now >= expires_at + leeway:
             raise InvalidTokenError("token has expired")
+        for claim, problem in (("nbf", "is not valid yet"), ("iat", "was issued in the future")):
+            value = payload.get(claim)
+            if value is None:
+                continue
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise InvalidTokenError(f"claim {claim!r} must be a number")
+            if datetime.fromtimestamp(value, UTC) > now + leeway:
+                raise InvalidTokenError(f"token {problem} (claim {claim!r}, beyond the leeway)")
         sub = payload.get("sub")
         if not isinstance(sub, str) or not sub:
             raise InvalidTokenError("claim 'sub' must be a non-empty string")

@@ -8,6 +8,8 @@ when configured, and undoes it all in reverse on shutdown (running jobs get
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -24,7 +26,7 @@ from tranche.core.http import create_app as create_http_app
 from tranche.core.jwt import JwtVerifier
 from tranche.core.outbox import Relay
 from tranche.core.service import OwnedDatabase, ServiceSpec
-from tranche.doctoral.auth import TriggerLimiter, resolve_jwt_secret
+from tranche.doctoral.auth import TriggerLimiter, is_admin_request, resolve_jwt_secret
 from tranche.doctoral.eureka import register, unregister
 from tranche.doctoral.router import router
 from tranche.doctoral.runtime import Runtime
@@ -42,7 +44,8 @@ Every `/api/batch/**` route needs a user-service access token holding `ROLE_ADMI
 
 def create_app(settings: DoctoralSettings) -> FastAPI:
     registry = CollectorRegistry()
-    health = Health()
+    # Components (and their error texts) for admins only; the status for everyone.
+    health = Health(details_for=is_admin_request)
     parts = AppParts(
         name="batch-service",
         version=__version__,
@@ -103,12 +106,17 @@ def create_app(settings: DoctoralSettings) -> FastAPI:
         )
         health.add("kafka", relay.health)
         await relay.start()
+        await runtime.recover()
+        gauges = asyncio.create_task(runtime.refresh_metrics_forever(), name="doctoral:metrics")
         if settings.batch.scheduler_enabled:
             runtime.scheduler.start()
         eureka = await register(settings)
         try:
             yield
         finally:
+            gauges.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gauges
             await unregister(eureka)
             await runtime.scheduler.stop()
             await runtime.launcher.close()

@@ -12,9 +12,11 @@ which shares them between replicas); over the limit answers 429 with
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -37,11 +39,14 @@ __all__ = [
     "Principal",
     "TriggerLimiter",
     "bearer_scheme",
+    "client_ip",
     "current_admin",
+    "is_admin_request",
     "resolve_jwt_secret",
 ]
 
 ADMIN_ROLE = "ROLE_ADMIN"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 log = get_logger(__name__)
 
 #: Declared once so OpenAPI shows the bearer scheme on every admin route.
@@ -90,11 +95,44 @@ def resolve_jwt_secret(settings: DoctoralSettings) -> bytes:
     return secret.encode()
 
 
+def _trusted(address: str, proxies: Sequence[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
+
+
+def client_ip(peer: str | None, forwarded: str | None, proxies: Sequence[IPNetwork]) -> str | None:
+    """The caller's address: ``X-Forwarded-For`` is believed only as far as trusted proxies go.
+
+    The header is walked from the right (the hop nearest to us); the first address that is
+    not a trusted proxy is the client. From an untrusted peer the header is ignored, so a
+    caller cannot write any IP they like into the audit log.
+    """
+    if peer is None or not forwarded or not _trusted(peer, proxies):
+        return peer
+    closest = peer
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return closest  # garbage in the chain: stop at the last address we could vouch for
+        if not _trusted(hop, proxies):
+            return hop
+        closest = hop
+    return closest
+
+
+def _proxies(request: Request) -> list[IPNetwork]:
+    runtime = getattr(request.app.state, "runtime", None)
+    configured = getattr(getattr(runtime, "settings", None), "trusted_proxies", [])
+    return [ipaddress.ip_network(p, strict=False) for p in configured]
+
+
 def _client(request: Request) -> tuple[str | None, str | None]:
-    forwarded = request.headers.get("x-forwarded-for")
-    ip = forwarded.split(",")[0].strip() if forwarded else None
-    if not ip and request.client:
-        ip = request.client.host
+    peer = request.client.host if request.client else None
+    ip = client_ip(peer, request.headers.get("x-forwarded-for"), _proxies(request))
     return ip, request.headers.get("user-agent")
 
 
@@ -156,3 +194,16 @@ class TriggerLimiter:
         closer = getattr(client, "aclose", None)
         if closer is not None:
             await closer()
+
+
+async def is_admin_request(request: Request) -> bool:
+    """Whether the request carries a valid ROLE_ADMIN token (for health details; never raises)."""
+    verifier: JwtVerifier | None = getattr(request.app.state, "jwt_verifier", None)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if verifier is None or scheme.lower() != "bearer" or not token:
+        return False
+    try:
+        return verifier.verify(token.strip()).has_role(ADMIN_ROLE)
+    except InvalidTokenError:
+        return False

@@ -34,6 +34,7 @@ from tranche.core.outbox import Relay, outbox_status
 from tranche.core.service import migrate
 from tranche.core.settings import SettingsError
 from tranche.doctoral.app import SPEC
+from tranche.doctoral.audit import AuditEvent, AuditEventType
 from tranche.doctoral.jobs.common import counts_of
 from tranche.doctoral.runtime import Runtime
 from tranche.doctoral.schemas import format_duration
@@ -62,6 +63,7 @@ async def _runtime(settings: DoctoralSettings) -> Runtime:
     if settings.embedded:
         for db in runtime.sources.foreign():
             await create_foreign_schema(db.engine, db.name)
+    await runtime.recover()
     return runtime
 
 
@@ -81,6 +83,36 @@ def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
     except BatchError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _who() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+async def _audit(
+    runtime: Runtime,
+    kind: AuditEventType,
+    action: str,
+    status: str,
+    *,
+    execution_id: int | None = None,
+    job_name: str | None = None,
+    details: str | None = None,
+) -> None:
+    """The CLI's actions are audited like the API's (who: ``cli:<os user>``)."""
+    await runtime.audit.record(
+        AuditEvent(
+            kind,
+            action,
+            status,
+            job_name=job_name,
+            execution_id=execution_id,
+            user_id=_who(),
+            resource_path=f"tranche job {action.lower()}",
+            details=details,
+            user_agent="tranche-cli",
+        )
+    )
 
 
 def _describe(execution: JobExecution) -> str:
@@ -150,7 +182,18 @@ def run(
 
     async def work(runtime: Runtime) -> JobExecution:
         total = await _estimate(runtime, job_name)
-        execution_id = await runtime.start(job_name, f"cli:{getpass.getuser()}")
+        try:
+            execution_id = await runtime.start(job_name, _who())
+        except BatchError as exc:
+            await _audit(
+                runtime, AuditEventType.MANUAL_TRIGGER, "RUN", "REFUSED",
+                job_name=job_name, details=str(exc),
+            )  # fmt: skip
+            raise
+        await _audit(
+            runtime, AuditEventType.MANUAL_TRIGGER, "RUN", "ACCEPTED",
+            execution_id=execution_id, job_name=job_name,
+        )  # fmt: skip
         console.print(f"[bold]{job_name}[/] execution {execution_id} started")
         try:
             execution = await _follow(runtime, execution_id, total)
@@ -200,7 +243,23 @@ def list_jobs() -> None:
 @app.command()
 def stop(execution_id: Annotated[int, typer.Argument(help="Execution id")]) -> None:
     """Ask a running execution to stop after its current chunk (in whichever process runs it)."""
-    status = _with_runtime(lambda runtime: runtime.launcher.stop(execution_id))
+
+    async def work(runtime: Runtime) -> BatchStatus:
+        try:
+            status = await runtime.launcher.stop(execution_id)
+        except BatchError as exc:
+            await _audit(
+                runtime, AuditEventType.JOB_STOP, "STOP", "REFUSED",
+                execution_id=execution_id, details=str(exc),
+            )  # fmt: skip
+            raise
+        await _audit(
+            runtime, AuditEventType.JOB_STOP, "STOP", "ACCEPTED",
+            execution_id=execution_id, details=status.value,
+        )  # fmt: skip
+        return status
+
+    status = _with_runtime(work)
     console.print(f"execution {execution_id}: {status.value}")
 
 
@@ -211,7 +270,18 @@ def restart(
     """Restart a failed or stopped execution from its last committed chunk."""
 
     async def work(runtime: Runtime) -> JobExecution:
-        new_id = await runtime.launcher.restart(execution_id)
+        try:
+            new_id = await runtime.launcher.restart(execution_id)
+        except BatchError as exc:
+            await _audit(
+                runtime, AuditEventType.JOB_RESTART, "RESTART", "REFUSED",
+                execution_id=execution_id, details=str(exc),
+            )  # fmt: skip
+            raise
+        await _audit(
+            runtime, AuditEventType.JOB_RESTART, "RESTART", "ACCEPTED",
+            execution_id=execution_id, details=f"restarted as execution {new_id}",
+        )  # fmt: skip
         console.print(f"execution {execution_id} restarted as {new_id}")
         execution = await _follow(runtime, new_id, None)
         console.print(await _flush(runtime))

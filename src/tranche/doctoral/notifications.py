@@ -29,6 +29,7 @@ __all__ = [
     "TypeNotification",
     "failure_notification",
     "notification",
+    "without_paths",
 ]
 
 #: The consumer's check on ``destinataire`` (a plain address, no display name).
@@ -103,6 +104,14 @@ def notification(
     )
 
 
+#: An absolute server path (two or more segments): never shown in a mail or an event.
+_PATH = re.compile(r"(?<![\w:/])(?:/[\w.\-]+){2,}/?")
+
+
+def without_paths(text: str) -> str:
+    return _PATH.sub("<chemin>", text)
+
+
 def failure_notification(
     destinataire: str,
     job_name: str,
@@ -111,19 +120,30 @@ def failure_notification(
     exit_code: str,
     exit_message: str,
     restartable: bool,
+    action: str | None = None,
 ) -> Notification:
-    """``ALERTE_SYSTEME``/URGENTE to one admin about a failed job execution."""
+    """``ALERTE_SYSTEME``/URGENTE to one admin about a failed job execution.
+
+    The text is for a person: the one-line cause, what to do (``action``, French), and
+    where the traceback is (the admin API, never the mail). Server paths are masked.
+    """
+    cause = without_paths(exit_message.split(" — ", 1)[0].strip() or "cause inconnue")
     suggestion = (
-        f"Corriger la cause puis relancer : tranche job restart {execution_id}"
+        f"Corriger la cause puis relancer : tranche job restart {execution_id} "
+        f"(ou POST /api/batch/jobs/executions/{execution_id}/restart)"
         if restartable
         else f"Corriger la cause ; la prochaine exécution planifiée de {job_name} reprendra"
     )
+    todo = f"{action} ; {suggestion[0].lower()}{suggestion[1:]}" if action else suggestion
     return notification(
         TypeNotification.ALERTE_SYSTEME,
         destinataire,
         f"[Batch] Échec du job {job_name} (exécution {execution_id})",
-        f"Le job {job_name} a échoué le {failure_time:%d/%m/%Y à %H:%M} UTC : {exit_message}\n"
-        f"{suggestion}",
+        f"Le job {job_name} (exécution {execution_id}) a échoué le "
+        f"{failure_time:%d/%m/%Y à %H:%M} UTC.\n"
+        f"Cause : {cause}\n"
+        f"Que faire : {todo}.\n"
+        f"Détail technique : GET /api/batch/jobs/executions/{execution_id} (administrateurs).",
         Priorite.URGENTE,
         {
             "evenement": "JOB_FAILURE",
@@ -131,8 +151,9 @@ def failure_notification(
             "executionId": execution_id,
             "failureTime": failure_time,
             "exitCode": exit_code,
-            "exitMessage": exit_message[:2000],
+            "exitMessage": without_paths(exit_message)[:2000],
+            "cause": cause,
             "restartable": restartable,
-            "suggestedAction": suggestion,
+            "suggestedAction": todo,
         },
     )

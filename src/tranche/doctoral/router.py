@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
+from tranche.core.errors import ApiError
 from tranche.doctoral import service
 from tranche.doctoral.auth import AdminDep, TriggerLimiter
 from tranche.doctoral.runtime import Runtime
 from tranche.doctoral.schemas import (
     GlobalStats,
+    JobAbandonResponse,
+    JobExecutionDetailDTO,
     JobExecutionDTO,
     JobInfo,
+    JobRestartResponse,
     JobStopResponse,
     JobTriggerResponse,
 )
@@ -25,6 +29,11 @@ from tranche.doctoral.schemas import (
 __all__ = ["router"]
 
 MAX_PAGE_SIZE = 100
+#: Execution ids are signed 64-bit in batchdb; a larger one is a bad request, not a 500.
+MAX_ID = 2**63 - 1
+ExecutionId = Annotated[
+    int, Path(alias="executionId", ge=1, le=MAX_ID, description="The engine's execution id")
+]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No bearer token, or an invalid or expired one"},
@@ -58,7 +67,13 @@ async def run_job(
     runtime = _runtime(request)
     if job_name in runtime.specs:
         limiter: TriggerLimiter = request.app.state.trigger_limiter
-        await limiter.hit(admin.email)
+        try:
+            await limiter.hit(admin.email)
+        except ApiError as refused:
+            await service.record_refused_trigger(
+                runtime, job_name, admin, request.url.path, refused.message
+            )
+            raise
     return await service.trigger(runtime, job_name, admin, request.url.path)
 
 
@@ -84,17 +99,53 @@ async def stats(request: Request, _admin: AdminDep) -> GlobalStats:
 
 @router.get(
     "/executions/{executionId}",
-    summary="One execution",
-    response_model=JobExecutionDTO,
+    summary="One execution, with its steps' counters, progress and failure detail",
+    response_model=JobExecutionDetailDTO,
     response_model_by_alias=True,
     responses={404: {"description": "No such execution"}},
 )
 async def execution(
     request: Request,
     _admin: AdminDep,
-    execution_id: Annotated[int, Path(alias="executionId", ge=1)],
-) -> JobExecutionDTO:
-    return await service.execution_detail(_runtime(request), execution_id)
+    execution_id: ExecutionId,
+) -> JobExecutionDetailDTO:
+    return await service.execution_full(_runtime(request), execution_id)
+
+
+@router.post(
+    "/executions/{executionId}/restart",
+    summary="Restart a FAILED or STOPPED execution from its last committed chunk",
+    response_model=JobRestartResponse,
+    response_model_by_alias=True,
+    responses={
+        404: {"description": "No such execution"},
+        409: {"description": "Running, completed, abandoned or not the latest of its instance"},
+    },
+)
+async def restart(
+    request: Request,
+    admin: AdminDep,
+    execution_id: ExecutionId,
+) -> JobRestartResponse:
+    return await service.restart_execution(_runtime(request), execution_id, admin, request.url.path)
+
+
+@router.post(
+    "/executions/{executionId}/abandon",
+    summary="Abandon a FAILED or STOPPED execution: it will never be restarted",
+    response_model=JobAbandonResponse,
+    response_model_by_alias=True,
+    responses={
+        404: {"description": "No such execution"},
+        409: {"description": "Running or completed"},
+    },
+)
+async def abandon(
+    request: Request,
+    admin: AdminDep,
+    execution_id: ExecutionId,
+) -> JobAbandonResponse:
+    return await service.abandon_execution(_runtime(request), execution_id, admin, request.url.path)
 
 
 @router.post(
@@ -110,23 +161,27 @@ async def execution(
 async def stop(
     request: Request,
     admin: AdminDep,
-    execution_id: Annotated[int, Path(alias="executionId", ge=1)],
+    execution_id: ExecutionId,
 ) -> JobStopResponse:
     return await service.stop_execution(_runtime(request), execution_id, admin, request.url.path)
 
 
 @router.get(
     "/{jobName}/executions",
-    summary="A job's executions, newest first",
+    summary="A job's executions, newest first (header X-Total-Count: all of them)",
     response_model=list[JobExecutionDTO],
     response_model_by_alias=True,
     responses={404: {"description": "Unknown job"}},
 )
 async def executions(
     request: Request,
+    response: Response,
     _admin: AdminDep,
     job_name: Annotated[str, Path(alias="jobName", max_length=100)],
     page: Annotated[int, Query(ge=0, le=1_000_000, description="Zero-based page")] = 0,
     size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 20,
 ) -> list[JobExecutionDTO]:
-    return await service.execution_page(_runtime(request), job_name, page, size)
+    runtime = _runtime(request)
+    found = await service.execution_page(runtime, job_name, page, size)
+    response.headers["X-Total-Count"] = str(await service.execution_total(runtime, job_name))
+    return found

@@ -7,6 +7,8 @@ came in by.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from tranche.batch import (
     BatchListener,
     Clock,
+    JobExecution,
     JobLauncher,
     JobParameter,
     JobParameters,
@@ -27,16 +30,22 @@ from tranche.batch.model import ParameterValue
 from tranche.batch.scheduler import JobScheduler, Schedule
 from tranche.core.logging import get_logger
 from tranche.doctoral.audit import AuditLog
-from tranche.doctoral.durations import Thresholds
+from tranche.doctoral.durations import AlertRule, OwnerThresholds, Rule, Thresholds
 from tranche.doctoral.jobs import duree_alert, token_cleanup
-from tranche.doctoral.jobs.common import RUN_AT, JobSpec
-from tranche.doctoral.listeners import TRIGGERED_BY, AnomalyNotifier, FailureNotifier, RunRecorder
+from tranche.doctoral.jobs.common import RUN_AT, JobSpec, StepPolicies
+from tranche.doctoral.listeners import (
+    TRIGGERED_BY,
+    AnomalyNotifier,
+    FailureNotifier,
+    ProgressEstimator,
+    RunRecorder,
+)
 from tranche.doctoral.mail import Mailer
 from tranche.doctoral.metrics import DoctoralMetrics
 from tranche.doctoral.settings import DoctoralSettings
 from tranche.doctoral.sources import Sources
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "alert_rule", "policies"]
 
 log = get_logger(__name__)
 
@@ -60,16 +69,13 @@ class Runtime:
         settings: DoctoralSettings,
         registry: CollectorRegistry | None = None,
         clock: Clock = utc_now,
+        listeners: Sequence[BatchListener] = (),
     ) -> Runtime:
+        """``listeners`` are added to every job's (a progress display, a test's probe)."""
         sources = Sources.open(settings.database_urls(), settings.pool())
         audit = AuditLog(sources.batchdb, clock)
         mailer = Mailer(settings)
-        thresholds = Thresholds(
-            settings.alert_3_years_from_months,
-            settings.alert_3_years_until_months,
-            settings.alert_6_years_from_months,
-            settings.max_duration_months,
-        )
+        rule = alert_rule(settings)
         topic, admins = settings.notifications_topic, list(settings.admin_emails)
         anomalies: list[BatchListener] = [
             AnomalyNotifier(
@@ -78,23 +84,30 @@ class Runtime:
                 topic,
                 admins,
                 duree_alert.ANOMALIES_KEY,
-                "Enrollments in an alert window whose doctorant and director are both "
-                "missing from userdb: nobody could be notified.",
+                "Inscriptions ayant atteint un seuil de durée dont ni le doctorant ni le "
+                "directeur de thèse n'a pu être prévenu ; elles seront reprises à la "
+                "prochaine exécution.",
             )
         ]
         specs = [
             token_cleanup.build(
-                sources.userdb, settings.token_cleanup_chunk_size, settings.token_cleanup_cron
+                sources.userdb,
+                settings.token_cleanup_chunk_size,
+                settings.token_cleanup_cron,
+                policies=policies(settings, settings.token_cleanup_skip_limit),
             ),
             duree_alert.build(
                 sources.batchdb,
                 sources.inscription_db,
                 sources.userdb,
-                thresholds,
+                sources.defensedb,
+                rule,
                 topic,
                 settings.duree_alert_chunk_size,
                 settings.duree_alert_cron,
                 anomalies,
+                settings.batch.zone,
+                policies(settings, settings.duree_alert_skip_limit),
             ),
         ]
         registry = registry or CollectorRegistry()
@@ -107,9 +120,11 @@ class Runtime:
             [s.job for s in specs],
             settings=settings.batch,
             listeners=[
+                ProgressEstimator({s.name: s.estimate for s in specs}),
                 JobMetrics(registry),
                 RunRecorder(sources.batchdb, audit, metrics),
                 FailureNotifier(sources.batchdb, sources.userdb, topic, admins, mailer),
+                *listeners,
             ],
         )
         scheduler = JobScheduler(
@@ -149,6 +164,32 @@ class Runtime:
         spec = self.spec(job_name)
         return await self.launcher.start(spec.job, self.parameters(triggered_by, at))
 
+    async def recover(self) -> list[JobExecution]:
+        """Crash recovery at start: executions whose process died end FAILED (``CRASHED``),
+        with their history row, audit row, failure event and mail, and metrics."""
+        try:
+            found = await self.launcher.recover()
+        except Exception as exc:
+            # batchdb down at start: the scheduler's ticks and the next launch try again.
+            log.warning("crash_recovery_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            return []
+        if found:
+            log.warning("crashed_executions_recovered", executions=[e.id for e in found])
+        await self.refresh_metrics()
+        return found
+
+    async def refresh_metrics(self) -> None:
+        """The gauges from batchdb: every replica's and the CLI's runs (never raises)."""
+        try:
+            await self.metrics.refresh(self.sources.batchdb, self.repository, list(self.specs))
+        except Exception as exc:
+            log.warning("metrics_refresh_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+
+    async def refresh_metrics_forever(self, interval_s: float = 15.0) -> None:
+        while True:
+            await self.refresh_metrics()
+            await asyncio.sleep(interval_s)
+
     async def close(self) -> None:
         await self.scheduler.stop()
         await self.launcher.close()
@@ -158,3 +199,28 @@ class Runtime:
 def _scheduled_parameters(fire: datetime) -> dict[str, ParameterValue | JobParameter]:
     """A scheduled run works relative to its occurrence, so a late or restarted one agrees."""
     return {RUN_AT: fire, TRIGGERED_BY: JobParameter("scheduler", identifying=False)}
+
+
+def alert_rule(settings: DoctoralSettings) -> AlertRule:
+    """The thresholds ``DOCTORAL_DUREE_ALERT_RULE`` chooses."""
+    if settings.duree_alert_rule is Rule.LEGACY:
+        return Thresholds(
+            settings.alert_3_years_from_months,
+            settings.alert_3_years_until_months,
+            settings.alert_6_years_from_months,
+            settings.max_duration_months,
+        )
+    return OwnerThresholds(
+        settings.alert_seuil_3_ans_years,
+        settings.alert_seuil_6_ans_years,
+        settings.alert_limite_max_years,
+    )
+
+
+def policies(settings: DoctoralSettings, skip_limit: int) -> StepPolicies:
+    return StepPolicies(
+        settings.job_retry_attempts,
+        settings.job_retry_initial_backoff_s,
+        settings.job_retry_max_backoff_s,
+        skip_limit,
+    )

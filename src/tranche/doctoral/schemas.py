@@ -15,11 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 __all__ = [
     "GlobalStats",
+    "JobAbandonResponse",
     "JobExecutionDTO",
+    "JobExecutionDetailDTO",
     "JobFailure",
     "JobInfo",
+    "JobRestartResponse",
     "JobStopResponse",
     "JobTriggerResponse",
+    "ProgressDTO",
+    "StepExecutionDTO",
     "format_duration",
     "local_utc",
 ]
@@ -103,3 +108,56 @@ class GlobalStats(_Dto):
     success_rate: float = Field(alias="successRate", ge=0, le=100)
     average_duration: str = Field(alias="averageDuration")
     last_failure: JobFailure | None = Field(alias="lastFailure")
+
+
+class StepExecutionDTO(_Dto):
+    """One step of an execution with Spring Batch's counters (committed chunks only)."""
+
+    step_name: str = Field(alias="stepName")
+    status: str
+    read_count: int = Field(alias="readCount")
+    write_count: int = Field(alias="writeCount")
+    filter_count: int = Field(alias="filterCount")
+    read_skip_count: int = Field(alias="readSkipCount")
+    process_skip_count: int = Field(alias="processSkipCount")
+    write_skip_count: int = Field(alias="writeSkipCount")
+    skip_count: int = Field(alias="skipCount")
+    commit_count: int = Field(alias="commitCount")
+    rollback_count: int = Field(alias="rollbackCount")
+    start_time: UtcTime | None = Field(alias="startTime")
+    end_time: UtcTime | None = Field(alias="endTime")
+    exit_code: str = Field(alias="exitCode")
+    exit_message: str | None = Field(alias="exitMessage")
+
+
+class ProgressDTO(_Dto):
+    """Items handled so far against the reader's estimate taken when the run started."""
+
+    total: int = Field(description="Items the readers expected at the start (an estimate)")
+    done: int = Field(description="Items read or skipped in committed chunks")
+    percent: float = Field(ge=0, le=100)
+
+
+class JobExecutionDetailDTO(JobExecutionDTO):
+    steps: list[StepExecutionDTO]
+    progress: ProgressDTO | None = Field(
+        description="Null when the job's reader cannot estimate its total"
+    )
+    failure_detail: str | None = Field(
+        alias="failureDetail",
+        description="The stored traceback of a failed execution (admins only; never mailed)",
+    )
+
+
+class JobRestartResponse(_Dto):
+    execution_id: int = Field(alias="executionId", description="The new execution")
+    restart_of: int = Field(alias="restartOf", description="The execution restarted")
+    job_name: str = Field(alias="jobName")
+    status: str
+    message: str
+
+
+class JobAbandonResponse(_Dto):
+    execution_id: int = Field(alias="executionId")
+    status: str
+    message: str

@@ -15,30 +15,43 @@ from tranche.batch import (
     JobExecution,
     JobExecutionAlreadyRunningError,
     JobExecutionNotRunningError,
+    JobInstanceAlreadyCompleteError,
+    JobRestartError,
     NoSuchJobExecutionError,
+    StepExecution,
 )
 from tranche.core.errors import ApiError
 from tranche.doctoral import history
 from tranche.doctoral.audit import AuditEvent, AuditEventType
 from tranche.doctoral.auth import Principal
 from tranche.doctoral.jobs.common import counts_of
-from tranche.doctoral.listeners import TRIGGERED_BY
+from tranche.doctoral.listeners import TRIGGERED_BY, estimated_total, failure_traceback
 from tranche.doctoral.runtime import Runtime
 from tranche.doctoral.schemas import (
     GlobalStats,
+    JobAbandonResponse,
+    JobExecutionDetailDTO,
     JobExecutionDTO,
     JobFailure,
     JobInfo,
+    JobRestartResponse,
     JobStopResponse,
     JobTriggerResponse,
+    ProgressDTO,
+    StepExecutionDTO,
     format_duration,
 )
 
 __all__ = [
+    "abandon_execution",
     "execution_detail",
+    "execution_full",
     "execution_page",
+    "execution_total",
     "global_stats",
     "list_jobs",
+    "record_refused_trigger",
+    "restart_execution",
     "stop_execution",
     "to_dto",
     "trigger",
@@ -69,6 +82,26 @@ def to_dto(execution: JobExecution) -> JobExecutionDTO:
         exit_message=execution.exit_status.exit_description or None,
         counts=counts_of(execution),
         triggered_by=None if triggered is None else str(triggered),
+    )
+
+
+async def record_refused_trigger(
+    runtime: Runtime, job_name: str, who: Principal, path: str, reason: str
+) -> None:
+    """Audit a trigger refused before it reached the engine (rate limit)."""
+    await runtime.audit.record(
+        AuditEvent(
+            AuditEventType.MANUAL_TRIGGER,
+            "RUN",
+            "REFUSED",
+            job_name=job_name,
+            user_id=who.email,
+            user_role=who.role_list,
+            resource_path=path,
+            details=reason,
+            ip_address=who.ip_address,
+            user_agent=who.user_agent,
+        )
     )
 
 
@@ -196,4 +229,147 @@ async def global_stats(runtime: Runtime) -> GlobalStats:
             failure_time=failure.end_time or failure.start_time,
             exit_message=failure.exit_message,
         ),
+    )
+
+
+def _step_dto(step: StepExecution) -> StepExecutionDTO:
+    return StepExecutionDTO(
+        step_name=step.step_name,
+        status=step.status.value,
+        read_count=step.read_count,
+        write_count=step.write_count,
+        filter_count=step.filter_count,
+        read_skip_count=step.read_skip_count,
+        process_skip_count=step.process_skip_count,
+        write_skip_count=step.write_skip_count,
+        skip_count=step.skip_count,
+        commit_count=step.commit_count,
+        rollback_count=step.rollback_count,
+        start_time=step.start_time,
+        end_time=step.end_time,
+        exit_code=step.exit_status.exit_code,
+        exit_message=step.exit_status.exit_description or None,
+    )
+
+
+def _progress(execution: JobExecution) -> ProgressDTO | None:
+    total = estimated_total(execution)
+    if total is None:
+        return None
+    totals = execution.totals()
+    done = totals["read_count"] + totals["read_skip_count"]
+    if execution.status is BatchStatus.COMPLETED:
+        percent = 100.0
+    elif total <= 0:
+        percent = 0.0
+    else:
+        percent = round(min(100.0, 100.0 * done / total), 1)
+    return ProgressDTO(total=max(total, 0), done=done, percent=percent)
+
+
+async def execution_full(runtime: Runtime, execution_id: int) -> JobExecutionDetailDTO:
+    """One execution with its steps' counters, progress and stored failure detail."""
+    execution = await runtime.repository.get_job_execution(execution_id)
+    if execution is None or execution.job_name not in runtime.specs:
+        raise ApiError(404, f"No job execution with id {execution_id}")
+    return JobExecutionDetailDTO(
+        **to_dto(execution).model_dump(),
+        steps=[_step_dto(s) for s in execution.step_executions],
+        progress=_progress(execution),
+        failure_detail=failure_traceback(execution),
+    )
+
+
+async def execution_total(runtime: Runtime, job_name: str) -> int:
+    _known_job(runtime, job_name)
+    return await runtime.repository.count_job_executions(job_name)
+
+
+def _operator_event(
+    kind: AuditEventType, action: str, execution_id: int, who: Principal, path: str
+) -> AuditEvent:
+    return AuditEvent(
+        kind,
+        action,
+        "ACCEPTED",
+        execution_id=execution_id,
+        user_id=who.email,
+        user_role=who.role_list,
+        resource_path=path,
+        ip_address=who.ip_address,
+        user_agent=who.user_agent,
+    )
+
+
+async def _known_execution(runtime: Runtime, execution_id: int) -> JobExecution:
+    execution = await runtime.repository.get_job_execution(execution_id)
+    if execution is None or execution.job_name not in runtime.specs:
+        raise ApiError(404, f"No job execution with id {execution_id}")
+    return execution
+
+
+async def restart_execution(
+    runtime: Runtime, execution_id: int, who: Principal, path: str
+) -> JobRestartResponse:
+    """Restart a FAILED or STOPPED execution from its last committed chunk (409 otherwise)."""
+    event = _operator_event(AuditEventType.JOB_RESTART, "RESTART", execution_id, who, path)
+    execution = await _known_execution(runtime, execution_id)
+    event = replace(event, job_name=execution.job_name)
+    try:
+        new_id = await runtime.launcher.restart(execution_id)
+    except JobExecutionAlreadyRunningError as exc:
+        await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
+        raise ApiError(
+            409,
+            f"Job '{execution.job_name}' is running (execution {exc.execution_id or '?'}): "
+            "stop it, or wait for its end, before restarting",
+            extra={"executionId": exc.execution_id},
+        ) from None
+    except (JobRestartError, JobInstanceAlreadyCompleteError) as exc:
+        await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
+        status = await runtime.repository.job_status(execution_id)
+        if status.is_running:
+            raise ApiError(
+                409,
+                f"Job execution {execution_id} is running ({status.value}): stop it, or wait "
+                "for its end, before restarting",
+            ) from None
+        raise ApiError(409, f"Job execution {execution_id} cannot be restarted: {exc}") from None
+    await runtime.audit.record(replace(event, details=f"restarted as execution {new_id}"))
+    started = await runtime.repository.require_job_execution(new_id)
+    return JobRestartResponse(
+        execution_id=new_id,
+        restart_of=execution_id,
+        job_name=execution.job_name,
+        status=started.status.value,
+        message=(
+            f"Job execution {execution_id} restarted as execution {new_id}, "
+            "from its last committed chunk"
+        ),
+    )
+
+
+async def abandon_execution(
+    runtime: Runtime, execution_id: int, who: Principal, path: str
+) -> JobAbandonResponse:
+    """Mark a STOPPED or FAILED execution ABANDONED: it will never be restarted."""
+    event = _operator_event(AuditEventType.JOB_ABANDON, "ABANDON", execution_id, who, path)
+    execution = await _known_execution(runtime, execution_id)
+    event = replace(event, job_name=execution.job_name)
+    try:
+        abandoned = await runtime.launcher.abandon(execution_id)
+    except JobExecutionAlreadyRunningError as exc:
+        await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
+        raise ApiError(
+            409,
+            f"Job execution {execution_id} is running: stop it first, then abandon it",
+        ) from None
+    except JobRestartError as exc:
+        await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
+        raise ApiError(409, f"Job execution {execution_id} cannot be abandoned: {exc}") from None
+    await runtime.audit.record(event)
+    return JobAbandonResponse(
+        execution_id=execution_id,
+        status=abandoned.status.value,
+        message=f"Job execution {execution_id} is abandoned and will never be restarted",
     )

@@ -9,6 +9,7 @@ else an unset secret stops the service at start.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Self
 
@@ -19,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tranche.batch import BatchSettings
 from tranche.core.outbox import OutboxSettings
 from tranche.core.settings import ServiceSettings
+from tranche.doctoral.durations import Rule
 
 __all__ = ["DATABASES", "DoctoralOutboxSettings", "DoctoralSettings"]
 
@@ -67,7 +69,19 @@ class DoctoralSettings(ServiceSettings):
         description="HS256 key shared with user-service (its raw UTF-8 bytes, at least 32).",
     )
     jwt_issuer: str = Field(default="user-service", description="Required `iss` claim.")
-    jwt_leeway_s: int = Field(default=0, ge=0, le=300, description="Clock skew allowed on exp.")
+    jwt_leeway_s: int = Field(
+        default=30,
+        ge=0,
+        le=300,
+        description="Clock skew tolerated between user-service and us on exp, nbf and iat.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description=(
+            'Addresses or networks (JSON list, e.g. ["10.0.0.0/8"]) of the proxies whose '
+            "X-Forwarded-For is believed for the audit log's client IP; empty: never believed."
+        ),
+    )
 
     trigger_rate_limit: str = Field(
         default="5/minute",
@@ -91,8 +105,40 @@ class DoctoralSettings(ServiceSettings):
         default="0 0 8 ? * MON", description="dureeDoctoratAlertJob (Quartz)."
     )
     token_cleanup_chunk_size: int = Field(default=100, ge=1, le=10_000)
+    token_cleanup_skip_limit: int = Field(
+        default=10, ge=0, description="Items a tokenCleanupJob step may skip before it fails."
+    )
+    duree_alert_skip_limit: int = Field(
+        default=10, ge=0, description="Enrollments dureeDoctoratAlertJob may skip before failing."
+    )
+    job_retry_attempts: int = Field(
+        default=4, ge=1, le=20, description="Tries of a chunk on a transient database error."
+    )
+    job_retry_initial_backoff_s: float = Field(
+        default=0.1, ge=0, le=60, description="First backoff before a retry (then doubling)."
+    )
+    job_retry_max_backoff_s: float = Field(
+        default=2.0, ge=0, le=300, description="Longest backoff between two retries."
+    )
     duree_alert_chunk_size: int = Field(default=50, ge=1, le=10_000)
 
+    duree_alert_rule: Rule = Field(
+        default=Rule.OWNER,
+        description=(
+            "Which thresholds dureeDoctoratAlertJob applies: 'inscription-service' (the owner's, "
+            "years of 365.25 days: 2.5 / 5.5 / 6.0) or 'batch-service' (the old batch's whole "
+            "months: ALERT_3_YEARS_FROM_MONTHS… MAX_DURATION_MONTHS)."
+        ),
+    )
+    alert_seuil_3_ans_years: float = Field(
+        default=2.5, gt=0, description="Owner's rule: APPROCHE_3_ANS from this many years."
+    )
+    alert_seuil_6_ans_years: float = Field(
+        default=5.5, gt=0, description="Owner's rule: APPROCHE_6_ANS from this many years."
+    )
+    alert_limite_max_years: float = Field(
+        default=6.0, gt=0, description="Owner's rule: DEPASSE_6_ANS and block from this many years."
+    )
     alert_3_years_from_months: int = Field(
         default=33, ge=1, description="3-year alert from this many whole months (inclusive)."
     )
@@ -139,6 +185,16 @@ class DoctoralSettings(ServiceSettings):
             raise ValueError(f"not a rate limit like '5/minute': {exc}") from None
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
     @field_validator("rate_limit_storage_url")
     @classmethod
     def _storage_scheme(cls, value: str) -> str:
@@ -173,6 +229,15 @@ class DoctoralSettings(ServiceSettings):
             raise ValueError(
                 "alert thresholds must satisfy ALERT_3_YEARS_FROM_MONTHS < "
                 "ALERT_3_YEARS_UNTIL_MONTHS <= ALERT_6_YEARS_FROM_MONTHS < MAX_DURATION_MONTHS"
+            )
+        if not (
+            self.alert_seuil_3_ans_years
+            < self.alert_seuil_6_ans_years
+            < self.alert_limite_max_years
+        ):
+            raise ValueError(
+                "alert thresholds must satisfy ALERT_SEUIL_3_ANS_YEARS < ALERT_SEUIL_6_ANS_YEARS "
+                "< ALERT_LIMITE_MAX_YEARS"
             )
         if self.jwt_secret is None and not self.embedded:
             raise ValueError(

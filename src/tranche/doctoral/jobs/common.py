@@ -6,11 +6,23 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tranche.batch.job import Job
+from sqlalchemy.exc import DataError, IntegrityError
+
+from tranche.batch.job import Job, RetryPolicy, SkipPolicy
 from tranche.batch.model import JobExecution
+from tranche.batch.transient import is_transient_db_error
 from tranche.batch.uow import StepContext
 
-__all__ = ["COUNTS_KEY", "RUN_AT", "Estimate", "JobSpec", "add_counts", "counts_of", "run_at"]
+__all__ = [
+    "COUNTS_KEY",
+    "RUN_AT",
+    "Estimate",
+    "JobSpec",
+    "StepPolicies",
+    "add_counts",
+    "counts_of",
+    "run_at",
+]
 
 #: Job parameter: the instant the job works relative to ("expired at job start").
 RUN_AT = "runAt"
@@ -34,6 +46,36 @@ class JobSpec:
     @property
     def name(self) -> str:
         return self.job.name
+
+
+@dataclass(frozen=True)
+class StepPolicies:
+    """Retry and skip for a doctoral step (seed task 21.1; the original's skip limits 10/10/5).
+
+    Transient database errors (deadlock, lock wait timeout, lost connection…) are retried
+    inside the chunk with exponential backoff; an item whose data the database refuses
+    (``DataError``, ``IntegrityError``) or that cannot be processed (``ValueError``) is
+    skipped, counted in the step's skip counts and ``itemsFailed``, up to ``skip_limit``;
+    one more fails the step.
+    """
+
+    attempts: int = 4
+    initial_backoff: float = 0.1
+    max_backoff: float = 2.0
+    skip_limit: int = 10
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=self.attempts,
+            initial_backoff=self.initial_backoff,
+            max_backoff=max(self.max_backoff, self.initial_backoff),
+            retry_if=is_transient_db_error,
+        )
+
+    @property
+    def skip(self) -> SkipPolicy:
+        return SkipPolicy(skip_on=(DataError, IntegrityError, ValueError), limit=self.skip_limit)
 
 
 def run_at(ctx: StepContext) -> datetime:

@@ -1,57 +1,50 @@
-"""dureeDoctoratAlertJob: warn doctorants and directors as the thesis nears 3 and 6 years.
+"""dureeDoctoratAlertJob: remind doctorants and directors as the thesis nears 3 and 6 years.
 
-For each doctorant's current validated enrollment, the whole months since
-``date_premiere_inscription`` decide (:mod:`tranche.doctoral.durations`):
-[33, 36) without derogation → 3-year reminder (NORMALE); [69, 72) → 6-year
-reminder (HAUTE); ≥ 72 → exceeded (URGENTE) and re-enrollment blocked with the
-owner's own flag, ``bloque_re_inscription = 1`` (there is no BLOQUÉ status).
+For each doctorant's current validated enrollment the rule of
+:mod:`tranche.doctoral.durations` decides (by default the owner's: years =
+days since ``date_premiere_inscription`` / 365.25; ≥ 2.5 APPROCHE_3_ANS, ≥ 5.5
+APPROCHE_6_ANS, ≥ 6.0 DEPASSE_6_ANS). A doctorant whose defense is authorised,
+scheduled or completed in defensedb gets nothing: no reminder, no row, no
+block.
 
-Each alert type is sent once per doctorant, ever: ``alerte_duree_envoyee``
-(unique per enrollment and type) is written in the same batchdb transaction
-as the outbox rows, so a crash cannot send without recording or record
-without sending. The block is written to inscription_db first (the unit of
-work commits other databases before batchdb); it is idempotent and is retried
-on every run while the enrollment is still unblocked. Both recipients get a
-``RAPPEL_ECHEANCE`` in notification-service's format on topic
-``notifications``, keyed by the doctorant id. An enrollment whose doctorant
-and director are both missing from userdb, or whose addresses notification-service
-would refuse, cannot be notified: it is counted as an anomaly for a person to look
-at and tried again next run.
+Two ledgers, one per reader of them:
+
+* the owner's ``alertes_duree`` (inscription_db): one row per doctorant and type,
+  written as inscription-service writes it (``traite = 0``), so its screens show
+  what the mails said. The re-enrollment block (``bloque_re_inscription = 1``) is
+  written in the same inscription_db transaction as the DEPASSE_6_ANS row, and
+  only then: once that row exists the block has been applied, so an
+  administrator who clears the flag by hand is never re-blocked.
+* ``alerte_duree_envoyee`` (batchdb): the reminders sent, written in the same
+  batchdb transaction as the outbox rows, so a crash cannot send without
+  recording or record without sending. Each type is sent once per doctorant.
+
+Both recipients get a ``RAPPEL_ECHEANCE`` in notification-service's format on
+topic ``notifications``, keyed by the doctorant id, each with a text written to
+them. An enrollment nobody can be told about (both people missing from userdb,
+or their addresses refused) is listed, with the reason, for the admins and tried
+again next run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from tranche.batch.job import ChunkStep, ItemWriter, Job
+from tranche.batch.job import ChunkStep, ItemWriter, Job, RepeatStatus, TaskletStep
 from tranche.batch.listeners import BatchListener
 from tranche.batch.uow import StepContext
 from tranche.core.db import Database
-from tranche.core.logging import get_logger
 from tranche.core.outbox import OutboxEvent, enqueue_many
-from tranche.doctoral.durations import (
-    AlertType,
-    Thresholds,
-    add_months,
-    classify,
-    describe_duration,
-    priority_of,
-    whole_months,
-)
-from tranche.doctoral.jobs.common import JobSpec, add_counts, run_at
-from tranche.doctoral.jobs.duree_reader import Enrollment, EnrollmentReader, Person
+from tranche.doctoral.durations import AlertRule, AlertType, whole_months
+from tranche.doctoral.jobs.common import COUNTS_KEY, JobSpec, StepPolicies, add_counts, run_at
+from tranche.doctoral.jobs.duree_messages import AlertDecision, messages, unreachable_reason
+from tranche.doctoral.jobs.duree_reader import Enrollment, EnrollmentReader, recorded_alerts
 from tranche.doctoral.models import alerte_duree_envoyee, utc_naive
-from tranche.doctoral.notifications import (
-    Notification,
-    NotificationError,
-    TypeNotification,
-    notification,
-)
-from tranche.doctoral.tables.inscription_db import inscriptions
+from tranche.doctoral.tables.inscription_db import alertes_duree, inscriptions
 
 __all__ = [
     "ANOMALIES_KEY",
@@ -63,8 +56,6 @@ __all__ = [
     "messages",
 ]
 
-log = get_logger(__name__)
-
 JOB_NAME = "dureeDoctoratAlertJob"
 DESCRIPTION = (
     "Monitors doctoral duration and alerts doctorants and directors at 3 years, "
@@ -74,136 +65,133 @@ DESCRIPTION = (
 ANOMALIES_KEY = "anomalies"
 _MAX_ANOMALIES = 200
 
-_SEUIL = {AlertType.TROIS_ANS: "3 ans", AlertType.SIX_ANS: "6 ans", AlertType.DEPASSEMENT: "6 ans"}
-_ACTION = {
-    AlertType.TROIS_ANS: (
-        "Préparer la soutenance avant la fin de la 3e année, ou demander une dérogation "
-        "auprès du pôle études doctorales"
-    ),
-    AlertType.SIX_ANS: "Planifier la soutenance avant la limite absolue de 6 ans",
-    AlertType.DEPASSEMENT: (
-        "Durée maximale dépassée : la réinscription est bloquée, contacter l'administration"
-    ),
-}
 
-
-@dataclass(frozen=True)
-class AlertDecision:
-    enrollment: Enrollment
-    alert: AlertType
-    months: int
-    send: bool
-    block: bool
-
-
-def decide(item: Enrollment, thresholds: Thresholds) -> AlertDecision | None:
+def decide(item: Enrollment, rule: AlertRule) -> AlertDecision | None:
     """What to do about one enrollment (None: nothing, the item is filtered)."""
     if not item.is_current:
         return None  # an older enrollment of the same thesis: its latest one speaks for it
-    months = whole_months(item.date_premiere_inscription, item.run_date)
-    alert = classify(months, item.derogation, thresholds)
+    if item.defense is not None:
+        return None  # defended, scheduled or authorised: no reminder and never a block
+    alert = rule.classify(item.date_premiere_inscription, item.run_date, item.derogation)
     if alert is None:
         return None
-    send = alert.value not in item.already_sent
-    block = alert is AlertType.DEPASSEMENT and not item.bloque_re_inscription
-    if not send and not block:
+    send = alert not in item.already_sent
+    record = alert not in item.owner_recorded
+    block = alert is AlertType.DEPASSE_6_ANS and record and not item.bloque_re_inscription
+    if not send and not record:
         return None
-    return AlertDecision(item, alert, months, send, block)
+    months = whole_months(item.date_premiere_inscription, item.run_date)
+    return AlertDecision(item, alert, months, send, record, block)
 
 
-def _remaining(decision: AlertDecision, thresholds: Thresholds) -> int | None:
-    if decision.alert is AlertType.TROIS_ANS:
-        return thresholds.three_until - decision.months
-    if decision.alert is AlertType.SIX_ANS:
-        return thresholds.max_months - decision.months
-    return None
+_BLOCKED = "réinscription bloquée"
 
 
-def messages(decision: AlertDecision, thresholds: Thresholds) -> list[Notification]:
-    """The RAPPEL_ECHEANCE events for the doctorant and the director (those known to userdb)."""
-    e = decision.enrollment
-    remaining = _remaining(decision, thresholds)
-    seuil = _SEUIL[decision.alert]
-    duree = describe_duration(decision.months)
-    limit = add_months(e.date_premiere_inscription, thresholds.max_months)
-    donnees = {
-        "alerteType": decision.alert.value,
-        "inscriptionId": e.inscription_id,
-        "doctorantId": e.doctorant_id,
-        "doctorantNom": e.doctorant.full_name if e.doctorant else None,
-        "directeurNom": e.directeur.full_name if e.directeur else None,
-        "datePremiereInscription": e.date_premiere_inscription,
-        "dureeActuelle": duree,
-        "moisEcoules": decision.months,
-        "tempsRestant": f"{remaining} mois" if remaining is not None else None,
-        "seuil": seuil,
-        "dateLimite": limit,
-        "actionRequise": _ACTION[decision.alert],
-        "reinscriptionBloquee": decision.alert is AlertType.DEPASSEMENT,
-    }
-    if decision.alert is AlertType.DEPASSEMENT:
-        sujet = "Durée maximale du doctorat dépassée : réinscription bloquée"
-    else:
-        sujet = f"Rappel : votre doctorat approche {seuil}"
-    body = (
-        f"Doctorat commencé le {e.date_premiere_inscription:%d/%m/%Y} : durée actuelle {duree}"
-        + (f", il reste {remaining} mois avant le seuil de {seuil}" if remaining else "")
-        + f". Action requise : {_ACTION[decision.alert]}."
+def run_marker(ctx: StepContext) -> str:
+    """Names the run in the owner's rows; the same for every attempt (restart) of the run."""
+    return f"[batch {run_at(ctx).strftime('%Y-%m-%dT%H:%M:%SZ')}]"
+
+
+def _owner_action(d: AlertDecision, blocked: bool, marker: str) -> str:
+    text = f"Alerte {d.alert.value} enregistrée par batch-service"
+    if d.send:
+        text += " ; rappel envoyé au doctorant et au directeur de thèse"
+    if blocked:
+        text += f" ; {_BLOCKED}"
+    return f"{text[: 480 - len(marker)]} {marker}"
+
+
+async def _recount(ctx: StepContext, inscription_db: Database) -> RepeatStatus:
+    """The owner-side counts, read back from inscription_db.
+
+    inscription_db commits before batchdb's checkpoint, so a process that dies between the
+    two has rows in the owner's table that no checkpoint counted, and the restart finds
+    them present and writes (and counts) nothing. Counting what the run's marker shows in
+    ``alertes_duree`` makes the execution's counts right whatever happened in between.
+    """
+    marker = run_marker(ctx)
+    A = alertes_duree
+    query = sa.select(
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(sa.case((A.c.action.like(f"%{_BLOCKED}%"), 1), else_=0)), 0),
+    ).where(A.c.action.like(f"%{marker}"))
+    async with inscription_db.sessions() as session:
+        recorded, blocked = (await session.execute(query)).one()
+    counts = dict(ctx.job_context.get(COUNTS_KEY, {}))
+    for key, value in (("alertesEnregistrees", recorded), ("reinscriptionsBloquees", blocked)):
+        if int(value):
+            counts[key] = int(value)
+        else:
+            counts.pop(key, None)
+    ctx.job_context[COUNTS_KEY] = counts
+    return RepeatStatus.FINISHED
+
+
+async def _record_owner_rows(
+    decisions: Sequence[AlertDecision],
+    ctx: StepContext,
+    inscription_db: Database,
+    zone: ZoneInfo,
+) -> dict[str, int]:
+    """``alertes_duree`` rows (insert unless present) and the blocks that go with them."""
+    wanted = [d for d in decisions if d.record]
+    if not wanted:
+        return {}
+    session = await ctx.session(inscription_db.engine)
+    # Re-read inside the transaction: a retried chunk, or the owner meanwhile, may have one.
+    present = await recorded_alerts(session, {d.enrollment.doctorant_id for d in wanted})
+    fresh = [d for d in wanted if d.alert not in present.get(d.enrollment.doctorant_id, set())]
+    if not fresh:
+        return {}
+    # The owner's LocalDateTime: wall-clock time where the school is.
+    local_now = datetime.now(UTC).astimezone(zone).replace(tzinfo=None)
+    to_block = [d.enrollment.inscription_id for d in fresh if d.block]
+    await session.execute(
+        sa.insert(alertes_duree),
+        [
+            {
+                "inscription_id": d.enrollment.inscription_id,
+                "type": d.alert.value,
+                "date_alerte": local_now,
+                "traite": False,
+                "action": _owner_action(
+                    d, d.enrollment.inscription_id in to_block, run_marker(ctx)
+                ),
+            }
+            for d in fresh
+        ],
     )
-    out = []
-    recipients: list[tuple[Person | None, str]] = [
-        (e.doctorant, "DOCTORANT"),
-        (e.directeur, "DIRECTEUR_THESE"),
-    ]
-    for person, role in recipients:
-        if person is None:
-            continue
-        subject = sujet if role == "DOCTORANT" else f"{sujet} ({donnees['doctorantNom'] or ''})"
-        try:
-            out.append(
-                notification(
-                    TypeNotification.RAPPEL_ECHEANCE,
-                    person.email,
-                    subject,
-                    body,
-                    priority_of(decision.alert),
-                    {**donnees, "destinataireRole": role},
-                )
+    blocked = 0
+    if to_block:
+        result = await session.execute(
+            sa.update(inscriptions)
+            .where(
+                inscriptions.c.id.in_(to_block), inscriptions.c.bloque_re_inscription == sa.false()
             )
-        except NotificationError as exc:
-            # One malformed address in userdb must not hold up everyone else's alerts.
-            log.warning(
-                "alert_recipient_unusable",
-                inscription_id=e.inscription_id,
-                user_id=person.id,
-                role=role,
-                reason=str(exc),
-            )
-    return out
+            .values(bloque_re_inscription=True)
+        )
+        blocked = int(getattr(result, "rowcount", 0) or 0)
+    return {"alertesEnregistrees": len(fresh), "reinscriptionsBloquees": blocked}
 
 
 def _writer(
-    inscription_db: Database, topic: str, thresholds: Thresholds
+    inscription_db: Database, topic: str, rule: AlertRule, zone: ZoneInfo
 ) -> ItemWriter[AlertDecision]:
     async def write(decisions: Sequence[AlertDecision], ctx: StepContext) -> None:
-        counts: dict[str, int] = {}
-        to_block = [d.enrollment.inscription_id for d in decisions if d.block]
-        if to_block:
-            session = await ctx.session(inscription_db.engine)
-            await session.execute(
-                sa.update(inscriptions)
-                .where(inscriptions.c.id.in_(to_block))
-                .values(bloque_re_inscription=True)
-            )
-            counts["reinscriptionsBloquees"] = len(to_block)
+        counts = await _record_owner_rows(decisions, ctx, inscription_db, zone)
         now = utc_naive(datetime.now(UTC))
         ledger, events, anomalies = [], [], []
         for d in decisions:
             if not d.send:
                 continue
-            notes = messages(d, thresholds)
+            notes = messages(d, rule)
             if not notes:
-                anomalies.append(d.enrollment.inscription_id)
+                anomalies.append(
+                    {
+                        "inscriptionId": d.enrollment.inscription_id,
+                        "raison": unreachable_reason(d.enrollment),
+                    }
+                )
                 continue
             ledger.append(
                 {
@@ -237,24 +225,35 @@ def build(
     batchdb: Database,
     inscription_db: Database,
     userdb: Database,
-    thresholds: Thresholds,
+    defensedb: Database,
+    rule: AlertRule,
     topic: str,
     chunk_size: int,
     cron: str,
     listeners: Sequence[BatchListener] = (),
+    zone: ZoneInfo | None = None,
+    policies: StepPolicies | None = None,
 ) -> JobSpec:
+    local = zone or ZoneInfo("UTC")
+    rules = policies or StepPolicies(skip_limit=10)
+
     def reader(ctx: StepContext) -> EnrollmentReader:
-        return EnrollmentReader(inscription_db, batchdb, userdb, run_at(ctx).date(), chunk_size)
+        return EnrollmentReader(
+            inscription_db, batchdb, userdb, defensedb, run_at(ctx).astimezone(local).date(),
+            chunk_size,
+        )  # fmt: skip
 
     async def process(item: Enrollment) -> AlertDecision | None:
-        return decide(item, thresholds)
+        return decide(item, rule)
 
     step = ChunkStep(
         "checkDureeDoctoratStep",
         reader=reader,
         processor=process,
-        writer=_writer(inscription_db, topic, thresholds),
+        writer=_writer(inscription_db, topic, rule, local),
         chunk_size=chunk_size,
+        retry=rules.retry,
+        skip=rules.skip,
     )
 
     async def estimate(_at: datetime) -> int:
@@ -269,5 +268,9 @@ def build(
         async with inscription_db.sessions() as s:
             return int((await s.execute(query)).scalar_one())
 
-    job = Job(JOB_NAME, [step], listeners=listeners, description=DESCRIPTION)
+    async def recount(ctx: StepContext) -> RepeatStatus:
+        return await _recount(ctx, inscription_db)
+
+    counted = TaskletStep("recountDureeDoctoratStep", recount, allow_start_if_complete=True)
+    job = Job(JOB_NAME, [step, counted], listeners=listeners, description=DESCRIPTION)
     return JobSpec(job, cron, DESCRIPTION, estimate)

@@ -5,10 +5,14 @@ The rows live in three databases that cannot be joined in SQL, so each page of
 
 * inscription_db: per doctorant, the latest validated enrollment and whether any
   of their enrollments holds a derogation (the PED marks the first one);
+* inscription_db: the owner's ``alertes_duree`` types already recorded for any of the
+  doctorant's enrollments;
 * batchdb: the alert types already sent to each doctorant (``alerte_duree_envoyee``);
+* defensedb: whether the doctorant's defense is authorised, scheduled or completed
+  (``defense_requests.doctorant_id`` is the only link, reference §4);
 * userdb: the doctorant's and the thesis director's name and email.
 
-Four queries per page instead of four per enrollment. The position is the id of
+Six queries per page instead of six per enrollment. The position is the id of
 the last enrollment handed out, so a restart resumes right after the last
 committed chunk.
 """
@@ -18,18 +22,33 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tranche.core.db import Database
+from tranche.doctoral.durations import AlertType, alert_type
 from tranche.doctoral.models import alerte_duree_envoyee
-from tranche.doctoral.tables.inscription_db import inscriptions
+from tranche.doctoral.tables.defensedb import autorisations_soutenance, defense_requests, defenses
+from tranche.doctoral.tables.inscription_db import alertes_duree, inscriptions
 from tranche.doctoral.tables.userdb import users
 
-__all__ = ["Enrollment", "EnrollmentReader", "Person"]
+__all__ = ["DefenseState", "Enrollment", "EnrollmentReader", "Person", "defense_states"]
 
 INS = inscriptions
+
+
+class DefenseState(StrEnum):
+    """How far the doctorant's defense went, strongest first (None: not yet authorised)."""
+
+    COMPLETED = "COMPLETED"
+    SCHEDULED = "SCHEDULED"
+    AUTHORIZED = "AUTHORIZED"
+
+
+_STRENGTH = {DefenseState.COMPLETED: 3, DefenseState.SCHEDULED: 2, DefenseState.AUTHORIZED: 1}
 
 
 @dataclass(frozen=True)
@@ -56,7 +75,9 @@ class Enrollment:
     run_date: date
     is_current: bool
     derogation: bool
-    already_sent: frozenset[str]
+    already_sent: frozenset[AlertType]
+    owner_recorded: frozenset[AlertType]
+    defense: DefenseState | None
     doctorant: Person | None
     directeur: Person | None
 
@@ -67,10 +88,12 @@ class EnrollmentReader:
         inscription_db: Database,
         batchdb: Database,
         userdb: Database,
+        defensedb: Database,
         run_date: date,
         page_size: int,
     ) -> None:
         self.inscription_db, self.batchdb, self.userdb = inscription_db, batchdb, userdb
+        self.defensedb = defensedb
         self.run_date = run_date
         self.page_size = page_size
         self._buffer: deque[Enrollment] = deque()
@@ -115,13 +138,14 @@ class EnrollmentReader:
             query = query.where(INS.c.id > self._last_fetched)
         async with self.inscription_db.sessions() as s:
             rows = (await s.execute(query)).all()
-        self._exhausted = len(rows) < self.page_size
         if not rows:
+            self._exhausted = True
             return
-        self._last_fetched = int(rows[-1].id)
         doctorants = {int(r.doctorant_id) for r in rows}
         current, derogated = await self._doctorant_facts(doctorants)
         sent = await self._sent(doctorants)
+        recorded = await self._recorded(doctorants)
+        defended = await defense_states(self.defensedb, doctorants)
         people = await self._people(doctorants | {int(r.directeur_these_id) for r in rows})
         for r in rows:
             doc = int(r.doctorant_id)
@@ -137,10 +161,16 @@ class EnrollmentReader:
                     is_current=current.get(doc) == int(r.id),
                     derogation=doc in derogated,
                     already_sent=frozenset(sent.get(doc, ())),
+                    owner_recorded=frozenset(recorded.get(doc, ())),
+                    defense=defended.get(doc),
                     doctorant=people.get(doc),
                     directeur=people.get(int(r.directeur_these_id)),
                 )
             )
+        # Only now: a failed lookup above leaves the reader where it was, so a retry
+        # fetches the same page again.
+        self._last_fetched = int(rows[-1].id)
+        self._exhausted = len(rows) < self.page_size
 
     async def _doctorant_facts(self, doctorants: set[int]) -> tuple[dict[int, int], set[int]]:
         latest_valid = sa.func.max(sa.case((INS.c.statut == "VALIDE", INS.c.id), else_=None))
@@ -155,16 +185,22 @@ class EnrollmentReader:
         current = {int(r.doctorant_id): int(r.latest) for r in rows if r.latest is not None}
         return current, {int(r.doctorant_id) for r in rows if r.der}
 
-    async def _sent(self, doctorants: set[int]) -> dict[int, set[str]]:
+    async def _sent(self, doctorants: set[int]) -> dict[int, set[AlertType]]:
         A = alerte_duree_envoyee
         query = sa.select(A.c.doctorant_id, A.c.type_alerte).where(
             A.c.doctorant_id.in_(sorted(doctorants))
         )
-        out: dict[int, set[str]] = {}
+        out: dict[int, set[AlertType]] = {}
         async with self.batchdb.sessions() as s:
             for r in (await s.execute(query)).all():
-                out.setdefault(int(r.doctorant_id), set()).add(str(r.type_alerte))
+                kind = alert_type(str(r.type_alerte))
+                if kind is not None:
+                    out.setdefault(int(r.doctorant_id), set()).add(kind)
         return out
+
+    async def _recorded(self, doctorants: set[int]) -> dict[int, set[AlertType]]:
+        async with self.inscription_db.sessions() as s:
+            return await recorded_alerts(s, doctorants)
 
     async def _people(self, ids: set[int]) -> dict[int, Person]:
         query = sa.select(users.c.id, users.c.email, users.c.first_name, users.c.last_name).where(
@@ -173,3 +209,56 @@ class EnrollmentReader:
         async with self.userdb.sessions() as s:
             rows = (await s.execute(query)).all()
         return {int(r.id): Person(int(r.id), r.email, r.first_name, r.last_name) for r in rows}
+
+
+async def recorded_alerts(session: AsyncSession, doctorants: set[int]) -> dict[int, set[AlertType]]:
+    """The owner's ``alertes_duree`` types per doctorant, over all their enrollments."""
+    A = alertes_duree
+    query = (
+        sa.select(INS.c.doctorant_id, A.c.type)
+        .join(INS, INS.c.id == A.c.inscription_id)
+        .where(INS.c.doctorant_id.in_(sorted(doctorants)))
+    )
+    out: dict[int, set[AlertType]] = {}
+    for r in (await session.execute(query)).all():
+        kind = alert_type(str(r.type))
+        if kind is not None:
+            out.setdefault(int(r.doctorant_id), set()).add(kind)
+    return out
+
+
+def _state(
+    request_status: str | None, defense: str | None, autorisation: str | None
+) -> DefenseState | None:
+    if request_status == "COMPLETED" or defense == "COMPLETED":
+        return DefenseState.COMPLETED
+    if defense == "CANCELLED" or request_status == "REJECTED":
+        return None  # a cancelled defense (or a refused request) is no defense
+    if defense in ("SCHEDULED", "IN_PROGRESS", "POSTPONED") or request_status == "SCHEDULED":
+        return DefenseState.SCHEDULED
+    if request_status == "AUTHORIZED" or autorisation == "AUTORISE":
+        return DefenseState.AUTHORIZED
+    return None
+
+
+async def defense_states(defensedb: Database, doctorants: set[int]) -> dict[int, DefenseState]:
+    """Per doctorant, the strongest state among their defense requests (absent: none)."""
+    R, D, A = defense_requests, defenses, autorisations_soutenance
+    query = (
+        sa.select(R.c.doctorant_id, R.c.status, D.c.status.label("defense"), A.c.statut)
+        .outerjoin(D, D.c.defense_request_id == R.c.id)
+        .outerjoin(A, A.c.defense_request_id == R.c.id)
+        .where(R.c.doctorant_id.in_(sorted(doctorants)))
+    )
+    async with defensedb.sessions() as s:
+        rows = (await s.execute(query)).all()
+    out: dict[int, DefenseState] = {}
+    for r in rows:
+        state = _state(r.status, r.defense, r.statut)
+        if state is None or r.doctorant_id is None:
+            continue
+        doc = int(r.doctorant_id)
+        known = out.get(doc)
+        if known is None or _STRENGTH[state] > _STRENGTH[known]:
+            out[doc] = state
+    return out

@@ -27,7 +27,7 @@ from tranche.batch.listeners import BatchListener
 from tranche.batch.readers import KeysetReader
 from tranche.batch.uow import StepContext
 from tranche.core.db import Database
-from tranche.doctoral.jobs.common import JobSpec, add_counts, run_at
+from tranche.doctoral.jobs.common import JobSpec, StepPolicies, add_counts, run_at
 from tranche.doctoral.models import utc_naive
 from tranche.doctoral.tables.userdb import password_reset_tokens, refresh_token
 
@@ -74,8 +74,13 @@ def token_deleter(
 
 
 def build(
-    userdb: Database, chunk_size: int, cron: str, listeners: Sequence[BatchListener] = ()
+    userdb: Database,
+    chunk_size: int,
+    cron: str,
+    listeners: Sequence[BatchListener] = (),
+    policies: StepPolicies | None = None,
 ) -> JobSpec:
+    rules = policies or StepPolicies(skip_limit=10)
     steps = [
         ChunkStep(
             "cleanupRefreshTokensStep",
@@ -84,6 +89,8 @@ def build(
                 userdb, refresh_token, refresh_token.c.expiry_date, "refreshTokensDeleted"
             ),
             chunk_size=chunk_size,
+            retry=rules.retry,
+            skip=rules.skip,
         ),
         ChunkStep(
             "cleanupPasswordResetTokensStep",
@@ -100,6 +107,8 @@ def build(
                 "passwordResetTokensDeleted",
             ),
             chunk_size=chunk_size,
+            retry=rules.retry,
+            skip=rules.skip,
         ),
     ]
 
