@@ -18,8 +18,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.batch.conftest import SETTINGS, batch_engine_for
-from tests.batch.factories import written, written_values
+from tests.batch.factories import SETTINGS, batch_engine_for, written, written_values
 from tranche.batch import (
     BatchStatus,
     ChunkStep,

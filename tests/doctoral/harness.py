@@ -15,7 +15,7 @@ from tranche.doctoral.settings import DoctoralSettings
 
 __all__ = ["Databases", "Running", "prepare"]
 
-_FIELDS = {
+FIELDS = {
     "batchdb": "batch_db_url",
     "userdb": "user_db_url",
     "inscription_db": "inscription_db_url",
@@ -32,7 +32,7 @@ class Databases:
     urls: dict[str, str]
 
     def settings(self, **overrides: Any) -> DoctoralSettings:
-        values: dict[str, Any] = {field: self.urls[name] for name, field in _FIELDS.items()}
+        values: dict[str, Any] = {field: self.urls[name] for name, field in FIELDS.items()}
         values.update(
             jwt_secret=SECRET,
             db_pool_size=3,

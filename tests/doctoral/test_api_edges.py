@@ -18,8 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from tests.doctoral.conftest import Databases
 from tests.doctoral.factories import SECRET, admin_token
+from tests.doctoral.harness import Databases
 from tests.doctoral.test_api import auth, serving
 from tranche.cli import app as cli
 from tranche.core.jwt import InvalidTokenError, JwtVerifier, issue_token

@@ -16,8 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.doctoral.conftest import Databases, Running
 from tests.doctoral.factories import admin_token
+from tests.doctoral.harness import Databases, Running
 from tests.doctoral.test_api import auth, finished, serving
 from tranche.batch import BatchListener, JobParameters, JobRepository, StepContext
 from tranche.doctoral import service

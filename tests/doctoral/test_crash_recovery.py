@@ -21,8 +21,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.doctoral.conftest import _FIELDS, Databases, Running
 from tests.doctoral.factories import SECRET
+from tests.doctoral.harness import FIELDS, Databases, Running
 from tests.fixtures.smtp import Inbox
 from tranche.batch import BatchStatus, JobParameters, JobRepository
 from tranche.core.outbox import outbox_table
@@ -66,7 +66,7 @@ async def test_kill_9_mid_job_is_recovered_at_the_next_start(
     databases: Databases, make_runtime: Any, smtp_server: Inbox, tmp_path: Path
 ) -> None:
     ready = tmp_path / "ready"
-    fields = {field: databases.urls[name] for name, field in _FIELDS.items()}
+    fields = {field: databases.urls[name] for name, field in FIELDS.items()}
     worker_settings = {**fields, "jwt_secret": SECRET, "db_pool_size": 2}
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from tests.doctoral.conftest import Running
 from tests.doctoral.factories import months_before
+from tests.doctoral.harness import Running
 from tranche.batch import BatchListener, BatchStatus, StepContext
 from tranche.core.db import Database
 from tranche.core.outbox import outbox_table

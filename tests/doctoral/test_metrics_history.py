@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client import generate_latest
 
-from tests.doctoral.conftest import Running
+from tests.doctoral.harness import Running
 from tranche.batch import BatchStatus
 
 RUN = datetime(2025, 7, 1, 2, 0, tzinfo=UTC)

@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from tests.doctoral.conftest import Databases, Running
 from tests.doctoral.factories import opened
+from tests.doctoral.harness import Databases, Running
 from tranche.batch import BatchListener, BatchStatus, StepContext
 from tranche.batch.transient import is_transient_db_error
 from tranche.doctoral.tables import userdb as U
