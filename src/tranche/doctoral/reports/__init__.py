@@ -1,0 +1,1 @@
+"""The monthly report: its month, statistics, PDF, files on disk and their delivery by mail."""
