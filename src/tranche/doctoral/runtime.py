@@ -28,7 +28,7 @@ from tranche.batch.scheduler import JobScheduler, Schedule
 from tranche.core.logging import get_logger
 from tranche.doctoral.audit import AuditLog
 from tranche.doctoral.durations import Thresholds
-from tranche.doctoral.jobs import duree_alert, token_cleanup
+from tranche.doctoral.jobs import duree_alert, monthly_report, token_cleanup
 from tranche.doctoral.jobs.common import RUN_AT, JobSpec
 from tranche.doctoral.listeners import TRIGGERED_BY, AnomalyNotifier, FailureNotifier, RunRecorder
 from tranche.doctoral.mail import Mailer
@@ -96,6 +96,7 @@ class Runtime:
                 settings.duree_alert_cron,
                 anomalies,
             ),
+            monthly_report.build(sources, settings, mailer),
         ]
         registry = registry or CollectorRegistry()
         metrics = DoctoralMetrics(

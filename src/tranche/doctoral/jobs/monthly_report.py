@@ -22,17 +22,33 @@ reports on February).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tranche.batch.job import Job, RepeatStatus, TaskletStep
 from tranche.batch.listeners import BatchListener
 from tranche.batch.uow import StepContext
 from tranche.core.db import Database
-from tranche.doctoral.jobs.common import JobSpec, run_at
+from tranche.core.logging import get_logger
+from tranche.core.outbox import OutboxEvent, enqueue_many
+from tranche.doctoral.jobs.common import JobSpec, add_counts, run_at
+from tranche.doctoral.mail import Mailer, admin_emails
 from tranche.doctoral.reports import statistics
+from tranche.doctoral.reports.content import Thresholds
+from tranche.doctoral.reports.distribution import (
+    DeliveryFailed,
+    deliver_all,
+    mail_text,
+    report_events,
+)
+from tranche.doctoral.reports.pdf import ReportInput, render_pdf
 from tranche.doctoral.reports.period import Month
+from tranche.doctoral.reports.storage import ReportStore
+from tranche.doctoral.settings import DoctoralSettings
 from tranche.doctoral.sources import Sources
 
 __all__ = [
@@ -40,6 +56,7 @@ __all__ = [
     "JOB_NAME",
     "MONTH",
     "MONTH_KEY",
+    "REPORT_KEY",
     "STATS_PREFIX",
     "build",
     "report_month",
@@ -57,6 +74,10 @@ MONTH = "month"
 MONTH_KEY = "reportMonth"
 #: Job-context key prefix of each category's statistics: ``stats.enrollments``…
 STATS_PREFIX = "stats."
+#: Job-context key of the written report: fileName, sizeBytes, generationSeconds, pages.
+REPORT_KEY = "report"
+
+log = get_logger(__name__)
 
 Collector = Callable[[Database, Month], Awaitable[dict[str, Any]]]
 
@@ -126,13 +147,138 @@ def _collect_step(category: Category, sources: Sources, zone: Any) -> TaskletSte
     return TaskletStep(category.step, collect)
 
 
+def download_url(settings: DoctoralSettings, file_name: str) -> str:
+    return f"{settings.report_base_url.rstrip('/')}/api/batch/reports/{file_name}/download"
+
+
+def _thresholds(settings: DoctoralSettings) -> Thresholds:
+    return Thresholds(
+        settings.report_alert_failure_rate_percent,
+        settings.report_alert_over_6_years,
+        settings.report_alert_validation_days,
+    )
+
+
+def _report_of(ctx: StepContext) -> dict[str, Any]:
+    report = ctx.job_context.get(REPORT_KEY)
+    if not isinstance(report, dict):
+        raise RuntimeError("no report in the job context: generatePdfStep has not completed")
+    return report
+
+
+def _pdf_step(settings: DoctoralSettings, store: ReportStore, zone: Any) -> TaskletStep:
+    async def generate(ctx: StepContext) -> RepeatStatus:
+        month = report_month(ctx, zone)
+        data = ReportInput(
+            month,
+            stats_of(ctx.job_context),
+            settings.report_institution_name,
+            datetime.now(zone),
+            _thresholds(settings),
+            settings.report_logo_path,
+        )
+        started = time.perf_counter()
+        # reportlab and matplotlib are CPU-bound and synchronous: off the event loop.
+        content = await asyncio.to_thread(render_pdf, data)
+        path = await asyncio.to_thread(store.write, month.file_name, content)
+        seconds = round(time.perf_counter() - started, 3)
+        ctx.job_context[REPORT_KEY] = {
+            "fileName": month.file_name,
+            "path": str(path),
+            "sizeBytes": len(content),
+            "generationSeconds": seconds,
+        }
+        add_counts(ctx, {"pdfBytes": len(content)})
+        ctx.count(write=1)
+        log.info("report_written", path=str(path), bytes=len(content), seconds=seconds)
+        return RepeatStatus.FINISHED
+
+    return TaskletStep("generatePdfStep", generate)
+
+
+def _event_step(settings: DoctoralSettings, userdb: Database, zone: Any) -> TaskletStep:
+    async def publish(ctx: StepContext) -> RepeatStatus:
+        month, report = report_month(ctx, zone), _report_of(ctx)
+        recipients = await admin_emails(userdb, settings.report_recipients)
+        events = report_events(
+            recipients,
+            month,
+            report["fileName"],
+            download_url(settings, report["fileName"]),
+            int(report["sizeBytes"]),
+            ctx.job_execution.id,
+        )
+        if events:
+            topic = settings.notifications_topic
+            await enqueue_many(
+                await ctx.session(),
+                [OutboxEvent(topic, str(month), e.to_json()) for e in events],
+            )
+        add_counts(ctx, {"events": len(events)})
+        return RepeatStatus.FINISHED
+
+    return TaskletStep("publishReportEventStep", publish)
+
+
+def _mail_step(
+    settings: DoctoralSettings,
+    batchdb: Database,
+    userdb: Database,
+    mailer: Mailer,
+    store: ReportStore,
+    zone: Any,
+) -> TaskletStep:
+    async def send(ctx: StepContext) -> RepeatStatus:
+        month, report = report_month(ctx, zone), _report_of(ctx)
+        name = str(report["fileName"])
+        content = await asyncio.to_thread(store.read, name)
+        recipients = await admin_emails(userdb, settings.report_recipients)
+        if not recipients:
+            log.warning("report_no_recipient", month=str(month))
+        subject, body = mail_text(
+            month,
+            settings.report_institution_name,
+            download_url(settings, name),
+            stats_of(ctx.job_context),
+            _thresholds(settings),
+        )
+        outcome = await deliver_all(
+            batchdb, mailer, recipients, month, name, content, subject, body, ctx.job_execution.id
+        )
+        if outcome.failed:
+            shown = "; ".join(f"{to}: {why}" for to, why in outcome.failed.items())
+            raise DeliveryFailed(
+                f"report {name} not delivered to {len(outcome.failed)} of {len(recipients)} "
+                f"recipient(s) ({len(outcome.sent)} sent now, {len(outcome.already)} earlier); "
+                f"restart to retry them: {shown}"[:1500]
+            )
+        add_counts(
+            ctx,
+            {
+                "mail.sent": len(outcome.sent),
+                "mail.alreadySent": len(outcome.already),
+                "mail.skipped": len(outcome.skipped),
+            },
+        )
+        ctx.count(read=len(recipients), write=len(outcome.sent))
+        return RepeatStatus.FINISHED
+
+    return TaskletStep("sendReportMailStep", send)
+
+
 def build(
     sources: Sources,
-    zone: Any,
-    cron: str,
-    extra_steps: Sequence[TaskletStep] = (),
+    settings: DoctoralSettings,
+    mailer: Mailer,
     listeners: Sequence[BatchListener] = (),
 ) -> JobSpec:
+    zone = settings.batch.zone
+    store = ReportStore(settings.reports_directory)
     steps = [_collect_step(c, sources, zone) for c in CATEGORY_STEPS]
-    job = Job(JOB_NAME, [*steps, *extra_steps], listeners=listeners, description=DESCRIPTION)
-    return JobSpec(job, cron, DESCRIPTION)
+    steps += [
+        _pdf_step(settings, store, zone),
+        _event_step(settings, sources.userdb, zone),
+        _mail_step(settings, sources.batchdb, sources.userdb, mailer, store, zone),
+    ]
+    job = Job(JOB_NAME, steps, listeners=listeners, description=DESCRIPTION)
+    return JobSpec(job, settings.monthly_report_cron, DESCRIPTION)
