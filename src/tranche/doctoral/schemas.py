@@ -20,6 +20,8 @@ __all__ = [
     "JobInfo",
     "JobStopResponse",
     "JobTriggerResponse",
+    "ReportDeliveryDTO",
+    "ReportInfoDTO",
     "format_duration",
     "local_utc",
 ]
@@ -68,6 +70,16 @@ class JobInfo(_Dto):
     is_running: bool = Field(alias="isRunning")
 
 
+class ReportDeliveryDTO(_Dto):
+    """One recipient of a monthly report and what happened to their mail."""
+
+    recipient: str
+    status: str = Field(description="SENT, FAILED or SKIPPED (no SMTP host configured)")
+    attempts: int
+    last_error: str | None = Field(alias="lastError")
+    sent_at: UtcTime | None = Field(alias="sentAt")
+
+
 class JobExecutionDTO(_Dto):
     execution_id: int = Field(alias="executionId")
     job_name: str = Field(alias="jobName")
@@ -81,6 +93,11 @@ class JobExecutionDTO(_Dto):
     exit_message: str | None = Field(alias="exitMessage")
     counts: dict[str, int] = Field(description="What the job did: deleted tokens, alerts by type…")
     triggered_by: str | None = Field(alias="triggeredBy")
+    report_deliveries: list[ReportDeliveryDTO] | None = Field(
+        default=None,
+        alias="reportDeliveries",
+        description="monthlyReportJob only: the report's mail, recipient by recipient",
+    )
 
 
 class JobStopResponse(_Dto):
@@ -103,3 +120,12 @@ class GlobalStats(_Dto):
     success_rate: float = Field(alias="successRate", ge=0, le=100)
     average_duration: str = Field(alias="averageDuration")
     last_failure: JobFailure | None = Field(alias="lastFailure")
+
+
+class ReportInfoDTO(_Dto):
+    """A report file in the reports directory (the original's ReportInfoDTO)."""
+
+    file_name: str = Field(alias="fileName", examples=["rapport_2025_02.pdf"])
+    generated_date: UtcTime = Field(alias="generatedDate")
+    file_size_bytes: int = Field(alias="fileSizeBytes")
+    download_url: str = Field(alias="downloadUrl")

@@ -21,8 +21,10 @@ from tranche.core.errors import ApiError
 from tranche.doctoral import history
 from tranche.doctoral.audit import AuditEvent, AuditEventType
 from tranche.doctoral.auth import Principal
+from tranche.doctoral.jobs import monthly_report
 from tranche.doctoral.jobs.common import counts_of
 from tranche.doctoral.listeners import TRIGGERED_BY
+from tranche.doctoral.reports.deliveries import deliveries_of
 from tranche.doctoral.runtime import Runtime
 from tranche.doctoral.schemas import (
     GlobalStats,
@@ -31,6 +33,7 @@ from tranche.doctoral.schemas import (
     JobInfo,
     JobStopResponse,
     JobTriggerResponse,
+    ReportDeliveryDTO,
     format_duration,
 )
 
@@ -139,7 +142,21 @@ async def execution_detail(runtime: Runtime, execution_id: int) -> JobExecutionD
     execution = await runtime.repository.get_job_execution(execution_id)
     if execution is None or execution.job_name not in runtime.specs:
         raise ApiError(404, f"No job execution with id {execution_id}")
-    return to_dto(execution)
+    dto = to_dto(execution)
+    month = execution.context.get(monthly_report.MONTH_KEY)
+    if execution.job_name == monthly_report.JOB_NAME and isinstance(month, str):
+        found = await deliveries_of(runtime.sources.batchdb, month)
+        dto.report_deliveries = [
+            ReportDeliveryDTO(
+                recipient=d.recipient,
+                status=d.status,
+                attempts=d.attempts,
+                last_error=d.last_error,
+                sent_at=d.sent_at,
+            )
+            for d in found
+        ]
+    return dto
 
 
 async def stop_execution(
