@@ -79,7 +79,7 @@ def stop_later() -> Iterator[list[Controller]]:
 async def runtime_for(seeded: Databases, tmp_path: Path) -> Any:
     made: list[Runtime] = []
 
-    async def make(port: int) -> Runtime:
+    async def make(port: int) -> tuple[Runtime, CollectorRegistry]:
         settings = report_settings(
             seeded,
             tmp_path,
@@ -90,9 +90,10 @@ async def runtime_for(seeded: Databases, tmp_path: Path) -> Any:
             report_recipients=[EXTRA, ADMINS[0].upper()],  # the duplicate is sent once
             notifications_topic="notifications-report-test",
         )
-        runtime = Runtime.build(settings, CollectorRegistry())
+        registry = CollectorRegistry()
+        runtime = Runtime.build(settings, registry)
         made.append(runtime)
-        return runtime
+        return runtime, registry
 
     yield make
     for runtime in made:
@@ -130,7 +131,7 @@ async def test_one_mail_per_recipient_with_the_pdf(
 ) -> None:
     inbox, controller = start(picky_port)
     stop_later.append(controller)
-    runtime = await runtime_for(picky_port)
+    runtime, _registry = await runtime_for(picky_port)
     execution = await run_month(runtime, "2025-02")
     assert execution.status is BatchStatus.COMPLETED, execution.exit_status
 
@@ -190,7 +191,7 @@ async def test_one_mail_per_recipient_with_the_pdf(
 async def test_smtp_down_fails_keeps_pdf_and_restart_sends(
     runtime_for: Any, picky_port: int, stop_later: list[Controller], tmp_path: Path
 ) -> None:
-    runtime = await runtime_for(picky_port)  # nothing listens on the port yet
+    runtime, _registry = await runtime_for(picky_port)  # nothing listens on the port yet
     failed = await run_month(runtime, "2025-01")
     assert failed.status is BatchStatus.FAILED
     assert "not delivered to 3 of 3" in failed.exit_status.exit_description
@@ -219,7 +220,7 @@ async def test_one_refusal_does_not_stop_the_others_and_restart_sends_only_it(
     inbox, controller = start(picky_port)
     stop_later.append(controller)
     inbox.refuse = {ADMINS[0]}
-    runtime = await runtime_for(picky_port)
+    runtime, registry = await runtime_for(picky_port)
     failed = await run_month(runtime, "2024-12")
     assert failed.status is BatchStatus.FAILED
     assert ADMINS[0] in failed.exit_status.exit_description
@@ -230,6 +231,12 @@ async def test_one_refusal_does_not_stop_the_others_and_restart_sends_only_it(
     restarted = await runtime.launcher.wait(await runtime.launcher.restart(failed.id))
     assert restarted.status is BatchStatus.COMPLETED, restarted.exit_status
     assert reached(inbox) == [*EVERYONE[1:], ADMINS[0]]
+    sample = registry.get_sample_value
+    assert sample("batch_report_recipients_total", {"status": "SENT"}) == 3
+    assert sample("batch_report_recipients_total", {"status": "FAILED"}) == 1
+    pdf_bytes = sample("batch_report_pdf_size_bytes", {})
+    assert pdf_bytes == failed.context[MR.REPORT_KEY]["sizeBytes"] and pdf_bytes > 10_000
+    assert (sample("batch_report_generation_seconds", {}) or 0) > 0
     detail = (await service.execution_detail(runtime, restarted.id)).model_dump(by_alias=True)
     assert {d["recipient"]: d["status"] for d in detail["reportDeliveries"]} == dict.fromkeys(
         EVERYONE, "SENT"

@@ -33,6 +33,7 @@ from tranche.doctoral.jobs.common import RUN_AT, JobSpec
 from tranche.doctoral.listeners import TRIGGERED_BY, AnomalyNotifier, FailureNotifier, RunRecorder
 from tranche.doctoral.mail import Mailer
 from tranche.doctoral.metrics import DoctoralMetrics
+from tranche.doctoral.reports.listener import ReportListener, ReportMetrics
 from tranche.doctoral.settings import DoctoralSettings
 from tranche.doctoral.sources import Sources
 
@@ -64,6 +65,7 @@ class Runtime:
         sources = Sources.open(settings.database_urls(), settings.pool())
         audit = AuditLog(sources.batchdb, clock)
         mailer = Mailer(settings)
+        registry = registry or CollectorRegistry()
         thresholds = Thresholds(
             settings.alert_3_years_from_months,
             settings.alert_3_years_until_months,
@@ -96,9 +98,13 @@ class Runtime:
                 settings.duree_alert_cron,
                 anomalies,
             ),
-            monthly_report.build(sources, settings, mailer),
+            monthly_report.build(
+                sources,
+                settings,
+                mailer,
+                [ReportListener(sources.batchdb, ReportMetrics(registry))],
+            ),
         ]
-        registry = registry or CollectorRegistry()
         metrics = DoctoralMetrics(
             registry, [s.name for s in specs] if settings.batch.scheduler_enabled else []
         )
