@@ -28,13 +28,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tranche.batch import BatchError, BatchStatus, JobExecution
+from tranche.batch import BatchError, BatchStatus, JobExecution, JobParameters
 from tranche.core.logging import configure_logging
 from tranche.core.outbox import Relay, outbox_status
 from tranche.core.service import migrate
 from tranche.core.settings import SettingsError
 from tranche.doctoral.app import SPEC
 from tranche.doctoral.jobs.common import counts_of
+from tranche.doctoral.jobs.monthly_report import MONTH
+from tranche.doctoral.reports.period import Month, MonthSyntaxError
 from tranche.doctoral.runtime import Runtime
 from tranche.doctoral.schemas import format_duration
 from tranche.doctoral.settings import DoctoralSettings
@@ -143,14 +145,32 @@ async def _flush(runtime: Runtime, timeout_s: float = 30.0) -> str:
 @app.command()
 def run(
     job_name: Annotated[
-        str, typer.Argument(metavar="JOB", help="tokenCleanupJob, dureeDoctoratAlertJob")
+        str,
+        typer.Argument(
+            metavar="JOB", help="tokenCleanupJob, dureeDoctoratAlertJob, monthlyReportJob"
+        ),
     ],
+    month: Annotated[
+        str | None,
+        typer.Option(help="monthlyReportJob: the month to report on, YYYY-MM (default: last)."),
+    ] = None,
 ) -> None:
     """Run one job now, in this process, and show its progress and counts."""
+    if month is not None:
+        try:
+            month = str(Month.parse(month))
+        except MonthSyntaxError as exc:
+            typer.echo(f"error: --month: {exc}", err=True)
+            raise typer.Exit(2) from None
 
     async def work(runtime: Runtime) -> JobExecution:
         total = await _estimate(runtime, job_name)
-        execution_id = await runtime.start(job_name, f"cli:{getpass.getuser()}")
+        who = f"cli:{getpass.getuser()}"
+        if month is None:
+            execution_id = await runtime.start(job_name, who)
+        else:
+            params = JobParameters({**runtime.parameters(who), MONTH: month})
+            execution_id = await runtime.launcher.start(runtime.spec(job_name).job, params)
         console.print(f"[bold]{job_name}[/] execution {execution_id} started")
         try:
             execution = await _follow(runtime, execution_id, total)
