@@ -177,3 +177,43 @@ async def test_page_one_renders_with_pdftoppm(report_runtime: Any, tmp_path: Pat
             check=True,
             timeout=60,
         )
+
+
+async def test_scheduled_run_reports_on_the_previous_month_in_batch_timezone(
+    report_runtime: Any,
+) -> None:
+    from datetime import UTC, datetime
+
+    from tranche.batch import BatchSettings
+
+    runtime = await report_runtime(
+        batch=BatchSettings(scheduler_enabled=False, timezone="Europe/Paris")
+    )
+    # 1 March 00:30 in Paris is still 28 February in UTC: the report is February's.
+    at = datetime(2025, 2, 28, 23, 30, tzinfo=UTC)
+    execution = await runtime.launcher.run(
+        runtime.spec(MR.JOB_NAME).job, runtime.parameters("scheduler", at=at)
+    )
+    assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+    assert execution.context[MR.MONTH_KEY] == "2025-02"
+
+
+async def test_logo_in_the_header_and_an_unreadable_one_left_out(
+    report_runtime: Any, tmp_path: Path
+) -> None:
+    from tranche.doctoral.reports.charts import pie_chart
+
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(pie_chart("Logo", {"a": 1.0}))
+    with_logo = await report_runtime(report_logo_path=logo)
+    assert (await run_month(with_logo, "2024-11")).status is BatchStatus.COMPLETED
+    pdf = tmp_path / "reports" / "rapport_2024_11.pdf"
+    logo_images = sum(len(p.images) for p in PdfReader(pdf).pages)
+    assert logo_images == 3  # the logo, the bar chart, the pie chart
+
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    without = await report_runtime(report_logo_path=broken)
+    execution = await run_month(without, "2024-11")
+    assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+    assert sum(len(p.images) for p in PdfReader(pdf).pages) == logo_images - 1

@@ -25,6 +25,7 @@ from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
@@ -384,11 +385,15 @@ def _logo(path: Path | None) -> Flowable | None:
     if path is None:
         return None
     try:
+        # reportlab reads images lazily (at layout): decode now, while a failure is harmless.
+        width, height = ImageReader(str(path)).getSize()
         image = Image(str(path))
     except Exception as exc:  # unreadable or not an image: the report goes out without it
-        log.warning("report_logo_unusable", path=str(path), error=f"{type(exc).__name__}: {exc}")
+        log.warning(
+            "report_logo_unusable", path=str(path), error=f"{type(exc).__name__}: {exc}"[:300]
+        )
         return None
-    ratio = image.imageHeight / image.imageWidth if image.imageWidth else 1.0
+    ratio = height / width if width else 1.0
     image.drawWidth, image.drawHeight = 30 * mm, 30 * mm * ratio
     if image.drawHeight > 22 * mm:
         image.drawWidth, image.drawHeight = 22 * mm / ratio, 22 * mm
