@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,18 +16,23 @@ from tranche.doctoral.reports.storage import (
     ReportStore,
 )
 
-_ROOT = Path(tempfile.mkdtemp(prefix="report-store-"))
-(_ROOT / "outside.pdf").write_bytes(b"outside")
-_STORE = ReportStore(_ROOT / "reports")
-_STORE.write("rapport_2025_02.pdf", b"%PDF inside")
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> ReportStore:
+    root = tmp_path_factory.mktemp("report-store")
+    (root / "outside.pdf").write_bytes(b"outside")
+    made = ReportStore(root / "reports")
+    made.write("rapport_2025_02.pdf", b"%PDF inside")
+    return made
+
 
 _tricky = st.sampled_from(["..", "/", "\\", "%2f", "%5c", "%252f", "\x00", "outside", ".pdf"])
 
 
 @given(st.lists(st.one_of(_tricky, st.text(max_size=8)), max_size=6).map("".join))
-def test_any_name_is_a_report_or_refused(name: str) -> None:
+def test_any_name_is_a_report_or_refused(store: ReportStore, name: str) -> None:
     try:
-        content = _STORE.read(name)
+        content = store.read(name)
     except InvalidReportName:
         assert not REPORT_NAME.match(name)
         return
