@@ -201,7 +201,7 @@ async def test_progress_advances_while_the_job_runs(make_runtime: Any) -> None:
         )
     execution_id = await runtime.start("tokenCleanupJob", "pytest", at=at)
     await asyncio.wait_for(probe.paused.wait(), timeout=30)
-    during = await service.execution_full(runtime, execution_id)
+    during = await service.execution_detail(runtime, execution_id)
     assert during.status == "STARTED"
     assert during.progress is not None
     total = during.progress.total
@@ -211,5 +211,5 @@ async def test_progress_advances_while_the_job_runs(make_runtime: Any) -> None:
     probe.go_on.set()
     final = await runtime.launcher.wait(execution_id)
     assert final.status.value == "COMPLETED"
-    after = await service.execution_full(runtime, execution_id)
+    after = await service.execution_detail(runtime, execution_id)
     assert after.progress is not None and after.progress.percent == 100.0

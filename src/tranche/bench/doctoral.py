@@ -281,10 +281,26 @@ def register(app: typer.Typer) -> None:
         ] = 1000,
         json_out: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
         report: Annotated[bool, typer.Option(help="Write docs/benchmarks.md.")] = True,
+        report_month: Annotated[
+            bool,
+            typer.Option(
+                "--report-month", help="Instead: monthlyReportJob over --enrollments in a month."
+            ),
+        ] = False,
     ) -> None:
         """Both doctoral jobs at volume on MariaDB, with the raw SQL floor beside them."""
         configure_logging("WARNING", json=False)
         say = (lambda _m: None) if json_out else typer.echo
+        if report_month:
+            from tranche.bench import _doctoral_report as doctoral_report
+
+            found = asyncio.run(doctoral_report.run(enrollments, mariadb, keep, say))
+            if report:
+                write_section("doctoral-report", doctoral_report.markdown(found))
+            typer.echo(
+                orjson.dumps(found).decode() if json_out else doctoral_report.markdown(found)
+            )
+            return
         results = asyncio.run(
             run(tokens, enrollments, mariadb, expired_share, keep, say, large_chunk)
         )

@@ -28,6 +28,7 @@ from tranche.core.outbox import Relay
 from tranche.core.service import OwnedDatabase, ServiceSpec
 from tranche.doctoral.auth import TriggerLimiter, is_admin_request, resolve_jwt_secret
 from tranche.doctoral.eureka import register, unregister
+from tranche.doctoral.report_router import router as report_router
 from tranche.doctoral.router import router
 from tranche.doctoral.runtime import Runtime
 from tranche.doctoral.settings import DoctoralSettings
@@ -51,7 +52,7 @@ def create_app(settings: DoctoralSettings) -> FastAPI:
         version=__version__,
         registry=registry,
         health=health,
-        routers=[router],
+        routers=[router, report_router],
         max_body_bytes=settings.max_body_bytes,
         description=DESCRIPTION,
         openapi_tags=[{"name": "Batch Job Management", "description": "Run and watch jobs"}],

@@ -1,23 +1,27 @@
-"""The doctoral part of ``tranche demo``: seed the portal, run both jobs over HTTP, show counts.
+"""The doctoral part of ``tranche demo``: seed the portal, run the jobs over HTTP, show counts.
 
 Runs against the started service like an administrator would: a token as
 user-service issues it (signed with the demo's generated ``JWT_SECRET``),
 ``POST /api/batch/jobs/{job}/run``, then ``GET /api/batch/jobs/executions/{id}``
 until the execution ends; the duration alerts are then waited for until the
-broker has acknowledged every one of them.
+broker has acknowledged every one of them. The monthly report covers last
+month, is mailed to a local SMTP receiver (aiosmtpd) and its path is printed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email import message_from_bytes
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
 from tranche.batch import BatchSettings
+from tranche.core.broker import free_port
 from tranche.core.db import Database
 from tranche.core.jwt import issue_token
 from tranche.core.outbox import outbox_table
@@ -27,15 +31,64 @@ from tranche.doctoral.settings import DoctoralSettings
 
 __all__ = ["demo", "demo_overrides"]
 
-JOBS = ("tokenCleanupJob", "dureeDoctoratAlertJob")
+JOBS = ("tokenCleanupJob", "dureeDoctoratAlertJob", "monthlyReportJob")
+
+
+@dataclass
+class _Inbox:
+    """A local SMTP receiver (aiosmtpd) standing in for the school's mail server."""
+
+    host: str
+    port: int
+    recipients: list[str] = field(default_factory=list)
+    attachments: list[str] = field(default_factory=list)
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        self.recipients += list(envelope.rcpt_tos)
+        mail = message_from_bytes(envelope.original_content or envelope.content)
+        self.attachments += [
+            str(p.get_filename())
+            for p in mail.walk()
+            if p.get_content_disposition() == "attachment"
+        ]
+        return "250 OK"
+
+
+_RECEIVER: dict[str, Any] = {}
+
+
+def _start_receiver() -> _Inbox | None:
+    """aiosmtpd is a development tool: without it the demo's mails are recorded SKIPPED."""
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        return None
+    inbox = _Inbox("127.0.0.1", free_port())
+    controller = Controller(inbox, hostname=inbox.host, port=inbox.port)
+    controller.start()
+    _RECEIVER.update(inbox=inbox, controller=controller)
+    return inbox
+
+
+def _stop_receiver() -> None:
+    controller = _RECEIVER.pop("controller", None)
+    if controller is not None:
+        controller.stop()
 
 
 def demo_overrides(_base_urls: dict[str, str]) -> dict[str, Any]:
-    """A fresh secret per demo (there is no user-service to share one with); no cron firing."""
-    return {
+    """A fresh secret per demo (there is no user-service to share one with); no cron firing;
+    the monthly report mailed to a local SMTP receiver."""
+    overrides: dict[str, Any] = {
         "jwt_secret": secrets.token_urlsafe(48),
         "batch": BatchSettings(scheduler_enabled=False),
     }
+    inbox = _start_receiver()
+    if inbox is not None:
+        overrides.update(
+            smtp_host=inbox.host, smtp_port=inbox.port, mail_from="batch-service@univ-exemple.fr"
+        )
+    return overrides
 
 
 def _summary(counts: dict[str, int]) -> str:
@@ -125,7 +178,7 @@ async def demo(settings: DoctoralSettings, ctx: DemoContext) -> list[DemoLine]:
             say(f"[bold]doctoral[/] running {job} through POST /api/batch/jobs/{job}/run")
             body = await _run(client, job)
             counts = body.get("counts", {})
-            alerts += int(counts.get("notifications", 0))
+            alerts += int(counts.get("notifications", 0)) + int(counts.get("events", 0))
             lines.append(
                 DemoLine(
                     "doctoral",
@@ -133,12 +186,32 @@ async def demo(settings: DoctoralSettings, ctx: DemoContext) -> list[DemoLine]:
                     f"{body['status']} in {body['duration']}: {_summary(counts)}",
                 )
             )
+    report_line = _report_line(settings)
+    say(f"[bold]doctoral[/] monthly report: {report_line.result}")
+    lines.append(report_line)
     sent = await _published(settings, alerts)
     lines.append(
         DemoLine(
             "doctoral",
             f"topic '{settings.notifications_topic}'",
-            f"{sent}/{alerts} RAPPEL_ECHEANCE events acknowledged by the broker",
+            f"{sent}/{alerts} events (RAPPEL_ECHEANCE, report NOTIFICATION_GENERALE) "
+            "acknowledged by the broker",
         )
     )
     return lines
+
+
+def _report_line(settings: DoctoralSettings) -> DemoLine:
+    """Where last month's report is, and what the local SMTP receiver got."""
+    inbox: _Inbox | None = _RECEIVER.get("inbox")
+    _stop_receiver()
+    reports = sorted(settings.reports_directory.glob("rapport_*.pdf"))
+    where = str(reports[-1].resolve()) if reports else "no report written"
+    if inbox is None:
+        mailed = "aiosmtpd not installed: mails recorded SKIPPED"
+    else:
+        mailed = (
+            f"{len(inbox.recipients)} mail(s) to {', '.join(inbox.recipients) or 'nobody'} "
+            f"at the local SMTP receiver, attached: {', '.join(sorted(set(inbox.attachments)))}"
+        )
+    return DemoLine("doctoral", "monthly report", f"{where}; {mailed}")

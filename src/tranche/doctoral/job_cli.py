@@ -28,7 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tranche.batch import BatchError, BatchStatus, JobExecution
+from tranche.batch import BatchError, BatchStatus, JobExecution, JobParameters
 from tranche.core.logging import configure_logging
 from tranche.core.outbox import Relay, outbox_status
 from tranche.core.service import migrate
@@ -36,6 +36,8 @@ from tranche.core.settings import SettingsError
 from tranche.doctoral.app import SPEC
 from tranche.doctoral.audit import AuditEvent, AuditEventType
 from tranche.doctoral.jobs.common import counts_of
+from tranche.doctoral.jobs.monthly_report import MONTH
+from tranche.doctoral.reports.period import Month, MonthSyntaxError
 from tranche.doctoral.runtime import Runtime
 from tranche.doctoral.schemas import format_duration
 from tranche.doctoral.settings import DoctoralSettings
@@ -175,15 +177,33 @@ async def _flush(runtime: Runtime, timeout_s: float = 30.0) -> str:
 @app.command()
 def run(
     job_name: Annotated[
-        str, typer.Argument(metavar="JOB", help="tokenCleanupJob, dureeDoctoratAlertJob")
+        str,
+        typer.Argument(
+            metavar="JOB", help="tokenCleanupJob, dureeDoctoratAlertJob, monthlyReportJob"
+        ),
     ],
+    month: Annotated[
+        str | None,
+        typer.Option(help="monthlyReportJob: the month to report on, YYYY-MM (default: last)."),
+    ] = None,
 ) -> None:
     """Run one job now, in this process, and show its progress and counts."""
+    if month is not None:
+        try:
+            month = str(Month.parse(month))
+        except MonthSyntaxError as exc:
+            typer.echo(f"error: --month: {exc}", err=True)
+            raise typer.Exit(2) from None
 
     async def work(runtime: Runtime) -> JobExecution:
         total = await _estimate(runtime, job_name)
+        who = _who()
         try:
-            execution_id = await runtime.start(job_name, _who())
+            if month is None:
+                execution_id = await runtime.start(job_name, who)
+            else:
+                params = JobParameters({**runtime.parameters(who), MONTH: month})
+                execution_id = await runtime.launcher.start(runtime.spec(job_name).job, params)
         except BatchError as exc:
             await _audit(
                 runtime, AuditEventType.MANUAL_TRIGGER, "RUN", "REFUSED",

@@ -19,7 +19,7 @@ from tranche.doctoral.notifications import EMAIL_PATTERN
 from tranche.doctoral.settings import DoctoralSettings
 from tranche.doctoral.tables.userdb import roles, user_roles, users
 
-__all__ = ["Mailer", "admin_emails"]
+__all__ = ["MailError", "Mailer", "admin_emails"]
 
 log = get_logger(__name__)
 
@@ -44,6 +44,10 @@ async def admin_emails(userdb: Database, configured: Sequence[str]) -> list[str]
         if EMAIL_PATTERN.match(email) and email.lower() not in {e.lower() for e in out}:
             out.append(email)
     return out
+
+
+class MailError(Exception):
+    """One message the SMTP server did not accept (the text says why; never a credential)."""
 
 
 class Mailer:
@@ -84,3 +88,38 @@ class Mailer:
             return False
         log.info("mail_sent", to=list(to), subject=subject)
         return True
+
+    async def deliver(
+        self, to: str, subject: str, body: str, attachment: tuple[str, bytes, str] | None = None
+    ) -> None:
+        """Send one message to one recipient, with an optional ``(name, bytes, mime)`` file.
+
+        Raises :class:`MailError` when no SMTP host is set or the server refuses, so
+        the caller can record the outcome per recipient.
+        """
+        s = self.settings
+        if s.smtp_host is None:
+            raise MailError("no SMTP host configured (DOCTORAL_SMTP_HOST)")
+        message = EmailMessage()
+        message["From"] = s.mail_from
+        message["To"] = to
+        message["Subject"] = subject
+        message.set_content(body)
+        if attachment is not None:
+            name, content, mime = attachment
+            main, _, sub = mime.partition("/")
+            message.add_attachment(content, maintype=main, subtype=sub, filename=name)
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username,
+                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+                start_tls=s.smtp_starttls,
+                use_tls=s.smtp_tls,
+                timeout=s.smtp_timeout_s,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise MailError(f"{type(exc).__name__}: {exc}"[:500]) from None
+        log.info("mail_sent", to=to, subject=subject)

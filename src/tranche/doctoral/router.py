@@ -109,7 +109,7 @@ async def execution(
     _admin: AdminDep,
     execution_id: ExecutionId,
 ) -> JobExecutionDetailDTO:
-    return await service.execution_full(_runtime(request), execution_id)
+    return await service.execution_detail(_runtime(request), execution_id)
 
 
 @router.post(

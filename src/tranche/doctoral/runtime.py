@@ -31,7 +31,7 @@ from tranche.batch.scheduler import JobScheduler, Schedule
 from tranche.core.logging import get_logger
 from tranche.doctoral.audit import AuditLog
 from tranche.doctoral.durations import AlertRule, OwnerThresholds, Rule, Thresholds
-from tranche.doctoral.jobs import duree_alert, token_cleanup
+from tranche.doctoral.jobs import duree_alert, monthly_report, token_cleanup
 from tranche.doctoral.jobs.common import RUN_AT, JobSpec, StepPolicies
 from tranche.doctoral.listeners import (
     TRIGGERED_BY,
@@ -42,6 +42,7 @@ from tranche.doctoral.listeners import (
 )
 from tranche.doctoral.mail import Mailer
 from tranche.doctoral.metrics import DoctoralMetrics
+from tranche.doctoral.reports.listener import ReportListener, ReportMetrics
 from tranche.doctoral.settings import DoctoralSettings
 from tranche.doctoral.sources import Sources
 
@@ -75,6 +76,7 @@ class Runtime:
         sources = Sources.open(settings.database_urls(), settings.pool())
         audit = AuditLog(sources.batchdb, clock)
         mailer = Mailer(settings)
+        registry = registry or CollectorRegistry()
         rule = alert_rule(settings)
         topic, admins = settings.notifications_topic, list(settings.admin_emails)
         anomalies: list[BatchListener] = [
@@ -109,8 +111,13 @@ class Runtime:
                 settings.batch.zone,
                 policies(settings, settings.duree_alert_skip_limit),
             ),
+            monthly_report.build(
+                sources,
+                settings,
+                mailer,
+                [ReportListener(sources.batchdb, ReportMetrics(registry))],
+            ),
         ]
-        registry = registry or CollectorRegistry()
         metrics = DoctoralMetrics(
             registry, [s.name for s in specs] if settings.batch.scheduler_enabled else []
         )

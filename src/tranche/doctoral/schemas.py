@@ -24,6 +24,8 @@ __all__ = [
     "JobStopResponse",
     "JobTriggerResponse",
     "ProgressDTO",
+    "ReportDeliveryDTO",
+    "ReportInfoDTO",
     "StepExecutionDTO",
     "format_duration",
     "local_utc",
@@ -73,6 +75,16 @@ class JobInfo(_Dto):
     is_running: bool = Field(alias="isRunning")
 
 
+class ReportDeliveryDTO(_Dto):
+    """One recipient of a monthly report and what happened to their mail."""
+
+    recipient: str
+    status: str = Field(description="SENT, FAILED or SKIPPED (no SMTP host configured)")
+    attempts: int
+    last_error: str | None = Field(alias="lastError")
+    sent_at: UtcTime | None = Field(alias="sentAt")
+
+
 class JobExecutionDTO(_Dto):
     execution_id: int = Field(alias="executionId")
     job_name: str = Field(alias="jobName")
@@ -86,6 +98,11 @@ class JobExecutionDTO(_Dto):
     exit_message: str | None = Field(alias="exitMessage")
     counts: dict[str, int] = Field(description="What the job did: deleted tokens, alerts by type…")
     triggered_by: str | None = Field(alias="triggeredBy")
+    report_deliveries: list[ReportDeliveryDTO] | None = Field(
+        default=None,
+        alias="reportDeliveries",
+        description="monthlyReportJob only: the report's mail, recipient by recipient",
+    )
 
 
 class JobStopResponse(_Dto):
@@ -161,3 +178,12 @@ class JobAbandonResponse(_Dto):
     execution_id: int = Field(alias="executionId")
     status: str
     message: str
+
+
+class ReportInfoDTO(_Dto):
+    """A report file in the reports directory (the original's ReportInfoDTO)."""
+
+    file_name: str = Field(alias="fileName", examples=["rapport_2025_02.pdf"])
+    generated_date: UtcTime = Field(alias="generatedDate")
+    file_size_bytes: int = Field(alias="fileSizeBytes")
+    download_url: str = Field(alias="downloadUrl")

@@ -24,8 +24,10 @@ from tranche.core.errors import ApiError
 from tranche.doctoral import history
 from tranche.doctoral.audit import AuditEvent, AuditEventType
 from tranche.doctoral.auth import Principal
+from tranche.doctoral.jobs import monthly_report
 from tranche.doctoral.jobs.common import counts_of
 from tranche.doctoral.listeners import TRIGGERED_BY, estimated_total, failure_traceback
+from tranche.doctoral.reports.deliveries import deliveries_of
 from tranche.doctoral.runtime import Runtime
 from tranche.doctoral.schemas import (
     GlobalStats,
@@ -38,6 +40,7 @@ from tranche.doctoral.schemas import (
     JobStopResponse,
     JobTriggerResponse,
     ProgressDTO,
+    ReportDeliveryDTO,
     StepExecutionDTO,
     format_duration,
 )
@@ -45,7 +48,6 @@ from tranche.doctoral.schemas import (
 __all__ = [
     "abandon_execution",
     "execution_detail",
-    "execution_full",
     "execution_page",
     "execution_total",
     "global_stats",
@@ -168,13 +170,6 @@ async def execution_page(
     return [to_dto(e) for e in found]
 
 
-async def execution_detail(runtime: Runtime, execution_id: int) -> JobExecutionDTO:
-    execution = await runtime.repository.get_job_execution(execution_id)
-    if execution is None or execution.job_name not in runtime.specs:
-        raise ApiError(404, f"No job execution with id {execution_id}")
-    return to_dto(execution)
-
-
 async def stop_execution(
     runtime: Runtime, execution_id: int, who: Principal, path: str
 ) -> JobStopResponse:
@@ -267,13 +262,34 @@ def _progress(execution: JobExecution) -> ProgressDTO | None:
     return ProgressDTO(total=max(total, 0), done=done, percent=percent)
 
 
-async def execution_full(runtime: Runtime, execution_id: int) -> JobExecutionDetailDTO:
-    """One execution with its steps' counters, progress and stored failure detail."""
+async def _report_deliveries(
+    runtime: Runtime, execution: JobExecution
+) -> list[ReportDeliveryDTO] | None:
+    month = execution.context.get(monthly_report.MONTH_KEY)
+    if execution.job_name != monthly_report.JOB_NAME or not isinstance(month, str):
+        return None
+    return [
+        ReportDeliveryDTO(
+            recipient=d.recipient,
+            status=d.status,
+            attempts=d.attempts,
+            last_error=d.last_error,
+            sent_at=d.sent_at,
+        )
+        for d in await deliveries_of(runtime.sources.batchdb, month)
+    ]
+
+
+async def execution_detail(runtime: Runtime, execution_id: int) -> JobExecutionDetailDTO:
+    """One execution with its steps' counters, progress, stored failure detail and,
+    for the monthly report, the mail recipient by recipient."""
     execution = await runtime.repository.get_job_execution(execution_id)
     if execution is None or execution.job_name not in runtime.specs:
         raise ApiError(404, f"No job execution with id {execution_id}")
+    dto = to_dto(execution)
+    dto.report_deliveries = await _report_deliveries(runtime, execution)
     return JobExecutionDetailDTO(
-        **to_dto(execution).model_dump(),
+        **dto.model_dump(),
         steps=[_step_dto(s) for s in execution.step_executions],
         progress=_progress(execution),
         failure_detail=failure_traceback(execution),

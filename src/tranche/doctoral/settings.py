@@ -168,6 +168,36 @@ class DoctoralSettings(ServiceSettings):
     smtp_timeout_s: float = Field(default=30.0, gt=0)
     mail_from: str = Field(default="batch-service@localhost", description="From address.")
 
+    monthly_report_cron: str = Field(
+        default="0 0 9 1 * ?", description="monthlyReportJob (Quartz): 09:00 on the 1st."
+    )
+    reports_dir: Path | None = Field(
+        default=None, description="Where the PDF reports are written. Unset: DATA_DIR/reports."
+    )
+    report_institution_name: str = Field(
+        default="École doctorale", max_length=200, description="Name in the report's header."
+    )
+    report_logo_path: Path | None = Field(
+        default=None, description="PNG or JPEG logo in the report's header (unset: none)."
+    )
+    report_recipients: list[str] = Field(
+        default_factory=list,
+        description="Extra recipients of the monthly report (JSON list), besides ROLE_ADMIN users.",
+    )
+    report_base_url: str = Field(
+        default="http://localhost:8085",
+        description="Public base URL of this service, for the report's download link.",
+    )
+    report_alert_failure_rate_percent: float = Field(
+        default=10.0, ge=0, le=100, description="Alert when notification failures exceed this %."
+    )
+    report_alert_over_6_years: int = Field(
+        default=0, ge=0, description="Alert when more doctorants than this are past 6 years."
+    )
+    report_alert_validation_days: float = Field(
+        default=30.0, ge=0, description="Alert when the median days to validation exceed this."
+    )
+
     eureka_url: str | None = Field(
         default=None, description="Eureka server (e.g. http://eureka:eureka123@host:8761/eureka/)."
     )
@@ -203,7 +233,7 @@ class DoctoralSettings(ServiceSettings):
             raise ValueError("must start with memory://, redis:// or rediss://")
         return value
 
-    @field_validator("token_cleanup_cron", "duree_alert_cron")
+    @field_validator("token_cleanup_cron", "duree_alert_cron", "monthly_report_cron")
     @classmethod
     def _quartz_shape(cls, value: str) -> str:
         if len(value.split()) not in _CRON_FIELDS:
@@ -254,6 +284,10 @@ class DoctoralSettings(ServiceSettings):
     def database_urls(self) -> dict[str, str]:
         """Database name → URL, SQLite files in ``data_dir`` for those unset."""
         return {name: getattr(self, f) or self.sqlite_url(name) for f, name in DATABASES.items()}
+
+    @property
+    def reports_directory(self) -> Path:
+        return self.reports_dir if self.reports_dir is not None else self.data_dir / "reports"
 
     @property
     def jwt_secret_file(self) -> Path:
