@@ -28,7 +28,7 @@ from tranche.batch.scheduler import JobScheduler, Schedule
 from tranche.core.logging import get_logger
 from tranche.doctoral.audit import AuditLog
 from tranche.doctoral.durations import Thresholds
-from tranche.doctoral.jobs import duree_alert, token_cleanup
+from tranche.doctoral.jobs import archive, duree_alert, token_cleanup
 from tranche.doctoral.jobs.common import RUN_AT, JobSpec
 from tranche.doctoral.listeners import TRIGGERED_BY, AnomalyNotifier, FailureNotifier, RunRecorder
 from tranche.doctoral.mail import Mailer
@@ -62,6 +62,7 @@ class Runtime:
         clock: Clock = utc_now,
     ) -> Runtime:
         sources = Sources.open(settings.database_urls(), settings.pool())
+        registry = registry or CollectorRegistry()
         audit = AuditLog(sources.batchdb, clock)
         mailer = Mailer(settings)
         thresholds = Thresholds(
@@ -96,8 +97,8 @@ class Runtime:
                 settings.duree_alert_cron,
                 anomalies,
             ),
+            archive.build(sources, settings, registry),
         ]
-        registry = registry or CollectorRegistry()
         metrics = DoctoralMetrics(
             registry, [s.name for s in specs] if settings.batch.scheduler_enabled else []
         )

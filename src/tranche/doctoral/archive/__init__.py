@@ -1,0 +1,1 @@
+"""archiveJob's parts: keys, archive format, candidates, writer, cleanup, maintenance."""
