@@ -145,7 +145,7 @@ async def test_admin_runs_a_job_and_reads_it_back_under_one_id(
 
         jobs = (await client.get("/api/batch/jobs", headers=auth(admin_token()))).json()
         by_name = {j["name"]: j for j in jobs}
-        assert set(by_name) == {"tokenCleanupJob", "dureeDoctoratAlertJob"}
+        assert {"tokenCleanupJob", "dureeDoctoratAlertJob"} <= set(by_name)
         assert by_name["tokenCleanupJob"]["cronExpression"] == "0 0 2 * * ?"
         assert by_name["tokenCleanupJob"]["lastStatus"] == "COMPLETED"
         assert by_name["dureeDoctoratAlertJob"]["cronExpression"] == "0 0 8 ? * MON"
@@ -174,11 +174,11 @@ async def test_clear_errors_for_unknown_jobs_ids_and_bad_pages(
 ) -> None:
     headers = auth(admin_token())
     async with serving(sqlite_databases, kafka_bootstrap) as (_app, client):
-        r = await client.post("/api/batch/jobs/monthlyReportJob/run", headers=headers)
+        r = await client.post("/api/batch/jobs/noSuchJob/run", headers=headers)
         assert r.status_code == 404
-        assert r.json()["message"] == (
-            "Unknown job 'monthlyReportJob' (known jobs: dureeDoctoratAlertJob, tokenCleanupJob)"
-        )
+        message = r.json()["message"]
+        assert message.startswith("Unknown job 'noSuchJob' (known jobs: ")
+        assert "dureeDoctoratAlertJob, tokenCleanupJob)" in message
         r = await client.get("/api/batch/jobs/nope/executions", headers=headers)
         assert r.status_code == 404
         for bad in ("page=-1", "size=0", "size=101", "page=x"):
