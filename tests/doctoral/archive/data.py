@@ -1,3 +1,4 @@
+# ruff: noqa: ASYNC240
 """Builders for archiveJob's tests: owners' rows with real files, a runtime with keys and folders."""
 
 from __future__ import annotations
@@ -221,3 +222,30 @@ async def scene(databases: Databases, root: Path, **overrides: Any) -> AsyncIter
         yield Scene(runtime, root, Portal(runtime.sources.userdb, runtime.sources.inscription_db))
     finally:
         await runtime.close()
+
+
+async def assert_nothing_lost(world: Scene, before: dict[str, str]) -> int:
+    """Every original file is on disk unchanged, or in a verified archive its row names.
+
+    Returns how many were found only in archives.
+    """
+    from tranche.doctoral.archive.format import verify
+    from tranche.doctoral.archive.models import defense_archive, inscription_archive
+
+    archived: dict[str, str] = {}
+    async with world.runtime.sources.batchdb.sessions() as s:
+        for table in (inscription_archive, defense_archive):
+            for row in (await s.execute(sa.select(table))).mappings():
+                manifest = verify(Path(row["archive_location"]), world.keyring())
+                assert sha256(Path(row["archive_location"])) == row["archive_sha256"]
+                for entry in manifest["files"]:
+                    if entry.get("path"):
+                        archived[entry["path"]] = entry["sha256"]
+    only_archived = 0
+    for path, digest in before.items():
+        if Path(path).exists():
+            assert sha256(Path(path)) == digest, path
+        else:
+            assert archived.get(path) == digest, f"{path} is neither on disk nor archived"
+            only_archived += 1
+    return only_archived

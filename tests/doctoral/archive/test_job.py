@@ -6,16 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from tests.doctoral.archive_data import OLD, RECENT, RUN, Scene, scene, sha256
-from tests.doctoral.conftest import Databases, prepare
-from tests.doctoral.factories import server_urls, sqlite_urls
-from tests.fixtures.servers import mariadb_databases
+from tests.doctoral.archive.data import OLD, RECENT, RUN, Scene, scene, sha256
+from tests.doctoral.conftest import Databases
 from tranche.batch import BatchStatus
 from tranche.doctoral.archive.format import password, read_header, verify
 from tranche.doctoral.archive.models import (
@@ -25,22 +22,6 @@ from tranche.doctoral.archive.models import (
 )
 from tranche.doctoral.jobs.common import counts_of
 from tranche.doctoral.tables import inscription_db as I
-
-
-@pytest.fixture(params=["sqlite", "mariadb"])
-async def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Databases]:
-    """Fresh databases per test: each test counts exactly what it archived."""
-    if request.param == "sqlite":
-        yield Databases("sqlite", await prepare(sqlite_urls(tmp_path / "db")))
-        return
-    async with mariadb_databases() as factory:
-        yield Databases("mariadb", await prepare(await server_urls(factory)))
-
-
-@pytest.fixture
-async def world(fresh: Databases, tmp_path: Path) -> AsyncIterator[Scene]:
-    async with scene(fresh, tmp_path) as s:
-        yield s
 
 
 async def _portal(world: Scene) -> dict[str, int]:
