@@ -39,6 +39,7 @@ import sqlalchemy as sa
 import typer
 
 from tranche.batch import BatchSettings
+from tranche.bench import _doctoral_archive as archive_bench
 from tranche.bench import _doctoral_data as data
 from tranche.bench._report import machine_line, write_section
 from tranche.core.logging import configure_logging
@@ -280,10 +281,22 @@ def register(app: typer.Typer) -> None:
         ] = 1000,
         json_out: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
         report: Annotated[bool, typer.Option(help="Write docs/benchmarks.md.")] = True,
+        archives: Annotated[
+            int,
+            typer.Option(min=0, help="Benchmark archiveJob alone on this many records (0: no)."),
+        ] = 0,
     ) -> None:
         """Both doctoral jobs at volume on MariaDB, with the raw SQL floor beside them."""
         configure_logging("WARNING", json=False)
         say = (lambda _m: None) if json_out else typer.echo
+        if archives:
+            measured = asyncio.run(archive_bench.run_archives(archives, mariadb, keep, say, _timed))
+            if report:
+                write_section("doctoral-archive", archive_bench.markdown(measured))
+            typer.echo(
+                orjson.dumps(measured).decode() if json_out else archive_bench.markdown(measured)
+            )
+            return
         results = asyncio.run(
             run(tokens, enrollments, mariadb, expired_share, keep, say, large_chunk)
         )
