@@ -154,3 +154,29 @@ async def test_without_a_master_key_the_job_fails_clearly_and_touches_nothing(
         assert await world.ids(inscription_archive) == set()
         assert all(sha256(Path(p)) == d for p, d in before.items())
         assert not world.archives.exists() or not list(world.archives.rglob("*"))
+
+
+async def test_a_record_with_a_missing_or_outside_file_is_skipped_and_stays_a_candidate(
+    world: Scene,
+) -> None:
+    good = await world.enrollment("VALIDE", validated=OLD)
+    missing = await world.enrollment("VALIDE", validated=OLD)
+    outside = await world.enrollment("VALIDE", validated=OLD)
+    lost = next(p for p in world.files if f"cv_{missing}_0" in p)
+    Path(lost).unlink()
+    async with world.runtime.sources.inscription_db.transaction() as s:
+        await s.execute(
+            sa.update(I.documents_inscription)
+            .where(I.documents_inscription.c.inscription_id == outside)
+            .values(chemin_fichier="../../etc/hostname")
+        )
+    execution = await world.run()
+    assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+    assert await world.ids(inscription_archive) == {good}
+    assert execution.step_executions[0].process_skip_count == 2
+    # The skipped records keep every file they still have.
+    for path, digest in world.files.items():
+        name = Path(path).name
+        if path != lost and not name.startswith((f"cv_{good}_", f"attestation_{good}_")):
+            assert sha256(Path(path)) == digest, path
+    assert Path("/etc/hostname").exists()
