@@ -44,9 +44,9 @@ def test_seed_then_run_both_jobs_then_verify_the_audit(env: Path) -> None:
     # Two runs, each audited when the CLI launched it and when it finished.
     assert "audit log intact: 4 rows" in verified.output
 
-    unknown = runner.invoke(app, ["job", "run", "archiveJob"])
+    unknown = runner.invoke(app, ["job", "run", "noSuchJob"])
     assert unknown.exit_code == 2
-    assert "no job named 'archiveJob'" in unknown.output
+    assert "no job named 'noSuchJob'" in unknown.output
 
 
 def test_dev_token_is_signed_with_the_embedded_secret(env: Path) -> None:

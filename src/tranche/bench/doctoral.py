@@ -38,6 +38,7 @@ import sqlalchemy as sa
 import typer
 
 from tranche.batch import BatchSettings
+from tranche.bench import _doctoral_archive as archive_bench
 from tranche.bench import _doctoral_data as data
 from tranche.bench._report import machine_line, write_section
 from tranche.core.logging import configure_logging
@@ -287,6 +288,10 @@ def register(app: typer.Typer) -> None:
                 "--report-month", help="Instead: monthlyReportJob over --enrollments in a month."
             ),
         ] = False,
+        archives: Annotated[
+            int,
+            typer.Option(min=0, help="Benchmark archiveJob alone on this many records (0: no)."),
+        ] = 0,
     ) -> None:
         """Both doctoral jobs at volume on MariaDB, with the raw SQL floor beside them."""
         configure_logging("WARNING", json=False)
@@ -299,6 +304,14 @@ def register(app: typer.Typer) -> None:
                 write_section("doctoral-report", doctoral_report.markdown(found))
             typer.echo(
                 orjson.dumps(found).decode() if json_out else doctoral_report.markdown(found)
+            )
+            return
+        if archives:
+            measured = asyncio.run(archive_bench.run_archives(archives, mariadb, keep, say, _timed))
+            if report:
+                write_section("doctoral-archive", archive_bench.markdown(measured))
+            typer.echo(
+                orjson.dumps(measured).decode() if json_out else archive_bench.markdown(measured)
             )
             return
         results = asyncio.run(

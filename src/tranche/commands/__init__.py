@@ -17,7 +17,11 @@ import typer
 
 __all__ = ["SERVICE_CLI_MODULES", "register_all"]
 
-SERVICE_CLI_MODULES = ("tranche.doctoral.cli", "tranche.doctoral.job_cli")
+SERVICE_CLI_MODULES = (
+    "tranche.doctoral.cli",
+    "tranche.doctoral.job_cli",
+    "tranche.doctoral.archive_cli",
+)
 
 
 def register_all(root: typer.Typer) -> None:

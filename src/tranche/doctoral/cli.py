@@ -50,7 +50,8 @@ def seed_demo(
 ) -> None:
     """Fill userdb, inscription_db, defensedb and notification_db with synthetic data (fr_FR).
 
-    Creates the owners' tables where missing, so the jobs have work on a fresh setup.
+    Creates the owners' tables where missing, so the jobs have work on a fresh setup, and
+    the files the rows reference in DOCTORAL_UPLOADS_DIR and DOCTORAL_PV_STORAGE_DIR.
     """
     settings = _settings()
     configure_logging("WARNING", json=False)
@@ -65,7 +66,8 @@ def seed_demo(
             err=True,
         )
         raise typer.Exit(2)
-    report = asyncio.run(seed_portal(urls, settings.pool(), scale, datetime.now(UTC)))
+    files = (settings.uploads_path, settings.pv_storage_path)
+    report = asyncio.run(seed_portal(urls, settings.pool(), scale, datetime.now(UTC), files=files))
     table = Table(title=f"seed-demo (scale {scale})")
     table.add_column("what")
     table.add_column("rows", justify="right")

@@ -26,12 +26,13 @@ from tranche.core.db import Database
 from tranche.core.jwt import issue_token
 from tranche.core.outbox import outbox_table
 from tranche.core.service import DemoContext, DemoLine
+from tranche.doctoral.archive.keys import new_key
 from tranche.doctoral.seed import seed_portal
 from tranche.doctoral.settings import DoctoralSettings
 
 __all__ = ["demo", "demo_overrides"]
 
-JOBS = ("tokenCleanupJob", "dureeDoctoratAlertJob", "monthlyReportJob")
+JOBS = ("tokenCleanupJob", "dureeDoctoratAlertJob", "monthlyReportJob", "archiveJob")
 
 
 @dataclass
@@ -81,6 +82,7 @@ def demo_overrides(_base_urls: dict[str, str]) -> dict[str, Any]:
     the monthly report mailed to a local SMTP receiver."""
     overrides: dict[str, Any] = {
         "jwt_secret": secrets.token_urlsafe(48),
+        "archive_keys": {"demo": new_key()},
         "batch": BatchSettings(scheduler_enabled=False),
     }
     inbox = _start_receiver()
@@ -142,7 +144,8 @@ async def demo(settings: DoctoralSettings, ctx: DemoContext) -> list[DemoLine]:
     say = ctx.say
     now = datetime.now(UTC)
     say("[bold]doctoral[/] seeding the portal's four databases (Faker fr_FR)")
-    report = await seed_portal(settings.database_urls(), settings.pool(), 1, now)
+    files = (settings.uploads_path, settings.pv_storage_path)
+    report = await seed_portal(settings.database_urls(), settings.pool(), 1, now, files=files)
     c = report.counts
     lines = [
         DemoLine(
@@ -155,8 +158,9 @@ async def demo(settings: DoctoralSettings, ctx: DemoContext) -> list[DemoLine]:
     ]
     assert settings.jwt_secret is not None
     say(
-        "[bold yellow]doctoral[/] JWT_SECRET was generated for this demo run only; "
-        "a real deployment sets it to user-service's secret"
+        "[bold yellow]doctoral[/] JWT_SECRET and the archive key were generated for this demo "
+        "run only; a real deployment sets JWT_SECRET to user-service's secret and keeps its "
+        "DOCTORAL_ARCHIVE_KEYS safe"
     )
     key = settings.jwt_secret.get_secret_value().encode()
     admin = issue_token(key, "admin.demo@univ-exemple.fr", ["ROLE_ADMIN"], settings.jwt_issuer)

@@ -31,7 +31,7 @@ from tranche.batch.scheduler import JobScheduler, Schedule
 from tranche.core.logging import get_logger
 from tranche.doctoral.audit import AuditLog
 from tranche.doctoral.durations import AlertRule, OwnerThresholds, Rule, Thresholds
-from tranche.doctoral.jobs import duree_alert, monthly_report, token_cleanup
+from tranche.doctoral.jobs import archive, duree_alert, monthly_report, token_cleanup
 from tranche.doctoral.jobs.common import RUN_AT, JobSpec, StepPolicies
 from tranche.doctoral.listeners import (
     TRIGGERED_BY,
@@ -74,6 +74,7 @@ class Runtime:
     ) -> Runtime:
         """``listeners`` are added to every job's (a progress display, a test's probe)."""
         sources = Sources.open(settings.database_urls(), settings.pool())
+        registry = registry or CollectorRegistry()
         audit = AuditLog(sources.batchdb, clock)
         mailer = Mailer(settings)
         registry = registry or CollectorRegistry()
@@ -117,6 +118,7 @@ class Runtime:
                 mailer,
                 [ReportListener(sources.batchdb, ReportMetrics(registry))],
             ),
+            archive.build(sources, settings, registry),
         ]
         metrics = DoctoralMetrics(
             registry, [s.name for s in specs] if settings.batch.scheduler_enabled else []

@@ -206,6 +206,52 @@ class DoctoralSettings(ServiceSettings):
         default=None, description="Host announced to Eureka (default: HOST)."
     )
 
+    archive_cron: str = Field(
+        default="0 0 3 1 1,4,7,10 ?", description="archiveJob schedule (Quartz, quarterly)."
+    )
+    archive_chunk_size: int = Field(default=20, ge=1, le=1000, description="Records per chunk.")
+    archive_after_months: int = Field(
+        default=12, ge=1, description="Archive enrollments/defenses closed this many months ago."
+    )
+    archive_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Archive master keys by id (JSON object of base64 keys, >= 32 bytes each).",
+    )
+    archive_key_file: Path | None = Field(
+        default=None, description="File of archive master keys, one `id=base64key` per line."
+    )
+    archive_key_id: str | None = Field(
+        default=None, description="Key id new archives use (default: the last key listed)."
+    )
+    archives_dir: Path | None = Field(
+        default=None, description="Where archives are written. Unset: DATA_DIR/archives."
+    )
+    uploads_dir: Path | None = Field(
+        default=None,
+        description="inscription-service's upload directory (app.upload.dir). "
+        "Unset: DATA_DIR/uploads.",
+    )
+    pv_storage_dir: Path | None = Field(
+        default=None,
+        description="defense-service's defense.pv.storage.path. Unset: DATA_DIR/proces-verbaux.",
+    )
+    sent_notification_retention_months: int = Field(
+        default=3, ge=1, description="SENT notifications older than this (date_envoi) deleted."
+    )
+    application_log_retention_months: int = Field(
+        default=6, ge=1, description="Application log files older than this deleted."
+    )
+    application_log_dir: Path | None = Field(
+        default=None, description="Directory of application log files to clean; unset: none."
+    )
+    error_log_patterns: list[str] = Field(
+        default_factory=lambda: ["*error*", "*.err"],
+        description="Log file name patterns (fnmatch) that are errors: kept for ever.",
+    )
+    user_audit_retention_days: int = Field(
+        default=365, ge=0, description="userdb user_audits older than this deleted; 0: kept."
+    )
+
     @field_validator("trigger_rate_limit")
     @classmethod
     def _rate_limit_parses(cls, value: str) -> str:
@@ -233,7 +279,9 @@ class DoctoralSettings(ServiceSettings):
             raise ValueError("must start with memory://, redis:// or rediss://")
         return value
 
-    @field_validator("token_cleanup_cron", "duree_alert_cron", "monthly_report_cron")
+    @field_validator(
+        "token_cleanup_cron", "duree_alert_cron", "monthly_report_cron", "archive_cron"
+    )
     @classmethod
     def _quartz_shape(cls, value: str) -> str:
         if len(value.split()) not in _CRON_FIELDS:
@@ -288,6 +336,18 @@ class DoctoralSettings(ServiceSettings):
     @property
     def reports_directory(self) -> Path:
         return self.reports_dir if self.reports_dir is not None else self.data_dir / "reports"
+
+    @property
+    def archives_path(self) -> Path:
+        return self.archives_dir or self.data_dir / "archives"
+
+    @property
+    def uploads_path(self) -> Path:
+        return self.uploads_dir or self.data_dir / "uploads"
+
+    @property
+    def pv_storage_path(self) -> Path:
+        return self.pv_storage_dir or self.data_dir / "proces-verbaux"
 
     @property
     def jwt_secret_file(self) -> Path:
