@@ -19,3 +19,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
   echo "$want" > "$stamp"
 fi
+# pdftotext (poppler-utils): the tests read the text of the generated PDF reports.
+if ! command -v pdftotext >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"
+  $SUDO apt-get install -y --no-install-recommends poppler-utils >/dev/null 2>&1 \
+    || echo "warning: could not install poppler-utils (pdftotext); PDF text tests will skip" >&2
+fi

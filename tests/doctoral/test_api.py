@@ -145,7 +145,8 @@ async def test_admin_runs_a_job_and_reads_it_back_under_one_id(
 
         jobs = (await client.get("/api/batch/jobs", headers=auth(admin_token()))).json()
         by_name = {j["name"]: j for j in jobs}
-        assert set(by_name) == {"tokenCleanupJob", "dureeDoctoratAlertJob"}
+        assert set(by_name) == {"tokenCleanupJob", "dureeDoctoratAlertJob", "dataConsistencyJob"}
+        assert by_name["dataConsistencyJob"]["cronExpression"] == "0 0 23 * * ?"
         assert by_name["tokenCleanupJob"]["cronExpression"] == "0 0 2 * * ?"
         assert by_name["tokenCleanupJob"]["lastStatus"] == "COMPLETED"
         assert by_name["dureeDoctoratAlertJob"]["cronExpression"] == "0 0 8 ? * MON"
@@ -177,7 +178,8 @@ async def test_clear_errors_for_unknown_jobs_ids_and_bad_pages(
         r = await client.post("/api/batch/jobs/monthlyReportJob/run", headers=headers)
         assert r.status_code == 404
         assert r.json()["message"] == (
-            "Unknown job 'monthlyReportJob' (known jobs: dureeDoctoratAlertJob, tokenCleanupJob)"
+            "Unknown job 'monthlyReportJob' (known jobs: dataConsistencyJob, "
+            "dureeDoctoratAlertJob, tokenCleanupJob)"
         )
         r = await client.get("/api/batch/jobs/nope/executions", headers=headers)
         assert r.status_code == 404

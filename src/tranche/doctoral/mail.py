@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from email.message import EmailMessage
+from pathlib import Path
 
 import aiosmtplib
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from tranche.doctoral.notifications import EMAIL_PATTERN
 from tranche.doctoral.settings import DoctoralSettings
 from tranche.doctoral.tables.userdb import roles, user_roles, users
 
-__all__ = ["Mailer", "admin_emails"]
+__all__ = ["MailError", "Mailer", "admin_emails"]
 
 log = get_logger(__name__)
 
@@ -44,6 +45,10 @@ async def admin_emails(userdb: Database, configured: Sequence[str]) -> list[str]
         if EMAIL_PATTERN.match(email) and email.lower() not in {e.lower() for e in out}:
             out.append(email)
     return out
+
+
+class MailError(Exception):
+    """The SMTP server refused or could not be reached; the message says why (no secrets)."""
 
 
 class Mailer:
@@ -84,3 +89,43 @@ class Mailer:
             return False
         log.info("mail_sent", to=list(to), subject=subject)
         return True
+
+    async def deliver(
+        self,
+        to: Sequence[str],
+        subject: str,
+        text: str,
+        html: str | None = None,
+        attachments: Sequence[Path] = (),
+    ) -> None:
+        """Send text (and HTML, and PDF attachments); :class:`MailError` when it was not sent."""
+        s = self.settings
+        if s.smtp_host is None:
+            raise MailError("no SMTP host configured (DOCTORAL_SMTP_HOST)")
+        if not to:
+            raise MailError("no recipient")
+        message = EmailMessage()
+        message["From"] = s.mail_from
+        message["To"] = ", ".join(to)
+        message["Subject"] = subject
+        message.set_content(text or "")
+        if html:
+            message.add_alternative(html, subtype="html")
+        for path in attachments:
+            message.add_attachment(
+                path.read_bytes(), maintype="application", subtype="pdf", filename=path.name
+            )
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username,
+                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+                start_tls=s.smtp_starttls,
+                use_tls=s.smtp_tls,
+                timeout=s.smtp_timeout_s,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise MailError(f"{type(exc).__name__}: {exc}"[:500]) from exc
+        log.info("mail_sent", to=list(to), subject=subject)

@@ -7,6 +7,7 @@ came in by.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,8 +28,10 @@ from tranche.batch.model import ParameterValue
 from tranche.batch.scheduler import JobScheduler, Schedule
 from tranche.core.logging import get_logger
 from tranche.doctoral.audit import AuditLog
+from tranche.doctoral.consistency.base import Deps
+from tranche.doctoral.consistency.listener import ConsistencyListener
 from tranche.doctoral.durations import Thresholds
-from tranche.doctoral.jobs import duree_alert, token_cleanup
+from tranche.doctoral.jobs import data_consistency, duree_alert, token_cleanup
 from tranche.doctoral.jobs.common import RUN_AT, JobSpec
 from tranche.doctoral.listeners import TRIGGERED_BY, AnomalyNotifier, FailureNotifier, RunRecorder
 from tranche.doctoral.mail import Mailer
@@ -82,6 +85,7 @@ class Runtime:
                 "missing from userdb: nobody could be notified.",
             )
         ]
+        registry = registry or CollectorRegistry()
         specs = [
             token_cleanup.build(
                 sources.userdb, settings.token_cleanup_chunk_size, settings.token_cleanup_cron
@@ -96,8 +100,12 @@ class Runtime:
                 settings.duree_alert_cron,
                 anomalies,
             ),
+            data_consistency.build(
+                Deps(sources, settings, mailer),
+                settings.data_consistency_cron,
+                [ConsistencyListener(registry)],
+            ),
         ]
-        registry = registry or CollectorRegistry()
         metrics = DoctoralMetrics(
             registry, [s.name for s in specs] if settings.batch.scheduler_enabled else []
         )
@@ -137,17 +145,33 @@ class Runtime:
         except KeyError:
             raise NoSuchJobError(job_name, list(self.specs)) from None
 
-    def parameters(self, triggered_by: str, at: datetime | None = None) -> JobParameters:
-        """A new job instance per run (``runAt`` identifies it); who asked is informative."""
+    def parameters(
+        self,
+        triggered_by: str,
+        at: datetime | None = None,
+        extra: Mapping[str, ParameterValue] | None = None,
+    ) -> JobParameters:
+        """A new job instance per run (``runAt`` identifies it); who asked is informative.
+
+        ``extra`` are the job's own identifying parameters (e.g. ``dryRun``).
+        """
         when = (at or self.clock()).astimezone(UTC)
-        return JobParameters(
+        values: dict[str, ParameterValue | JobParameter] = dict(extra or {})
+        values.update(
             {RUN_AT: when, TRIGGERED_BY: JobParameter(triggered_by[:200], identifying=False)}
         )
+        return JobParameters(values)
 
-    async def start(self, job_name: str, triggered_by: str, at: datetime | None = None) -> int:
+    async def start(
+        self,
+        job_name: str,
+        triggered_by: str,
+        at: datetime | None = None,
+        extra: Mapping[str, ParameterValue] | None = None,
+    ) -> int:
         """Start ``job_name`` in the background; the execution id."""
         spec = self.spec(job_name)
-        return await self.launcher.start(spec.job, self.parameters(triggered_by, at))
+        return await self.launcher.start(spec.job, self.parameters(triggered_by, at, extra))
 
     async def close(self) -> None:
         await self.scheduler.stop()

@@ -79,6 +79,9 @@ class DoctoralSettings(OutboxSettingsMixin):
     duree_alert_cron: str = Field(
         default="0 0 8 ? * MON", description="dureeDoctoratAlertJob (Quartz)."
     )
+    data_consistency_cron: str = Field(
+        default="0 0 23 * * ?", description="dataConsistencyJob (Quartz)."
+    )
     token_cleanup_chunk_size: int = Field(default=100, ge=1, le=10_000)
     duree_alert_chunk_size: int = Field(default=50, ge=1, le=10_000)
 
@@ -93,6 +96,30 @@ class DoctoralSettings(OutboxSettingsMixin):
     )
     max_duration_months: int = Field(
         default=72, ge=1, description="At or past this: exceeded alert and re-enrollment blocked."
+    )
+
+    consistency_chunk_size: int = Field(
+        default=500, ge=1, le=10_000, description="dataConsistencyJob: rows per committed slice."
+    )
+    uploads_dir: Path = Field(
+        default=Path("uploads"),
+        description="inscription-service's upload directory (its app.upload.dir), as mounted here.",
+    )
+    reports_dir: Path = Field(
+        default=Path("reports"), description="Where the generated PDF reports are written."
+    )
+    orphan_grace_hours: float = Field(
+        default=24.0, ge=0, description="Files younger than this are never taken as orphans."
+    )
+    notification_retry_after_hours: float = Field(
+        default=24.0, ge=0, description="PENDING notifications older than this are re-sent."
+    )
+    notification_max_attempts: int = Field(
+        default=3, ge=1, le=100, description="After this many attempts a notification is FAILED."
+    )
+    technical_admin_email: str | None = Field(
+        default=None,
+        description="Receives anomaly reports and failed-notification notices; unset: the admins.",
     )
 
     notifications_topic: str = Field(
@@ -136,7 +163,7 @@ class DoctoralSettings(OutboxSettingsMixin):
             raise ValueError("must start with memory://, redis:// or rediss://")
         return value
 
-    @field_validator("token_cleanup_cron", "duree_alert_cron")
+    @field_validator("token_cleanup_cron", "duree_alert_cron", "data_consistency_cron")
     @classmethod
     def _quartz_shape(cls, value: str) -> str:
         if len(value.split()) not in _CRON_FIELDS:

@@ -1,0 +1,1 @@
+"""dataConsistencyJob's checks, one module each, and what they share (anomalies, notices, PDF)."""
