@@ -87,21 +87,21 @@ async def _page(deps: Deps, phase: str, after: int) -> list[int]:
 
 async def _roles_of(deps: Deps, ids: list[int]) -> tuple[dict[str, int], dict[int, set[str]]]:
     """The role ids by name, and the roles of those of ``ids`` who exist in userdb."""
+    # Read as plain text: an owner that added a role (ROLE_DOCTEUR) must not break the read.
+    name = sa.type_coerce(roles.c.name, sa.String())
     async with deps.sources.userdb.sessions() as s:
-        by_name = {
-            str(n): int(i) for n, i in (await s.execute(sa.select(roles.c.name, roles.c.id))).all()
-        }
+        by_name = {str(n): int(i) for n, i in (await s.execute(sa.select(name, roles.c.id))).all()}
         existing = set(
             (await s.execute(sa.select(users.c.id).where(users.c.id.in_(ids)))).scalars()
         )
         held: dict[int, set[str]] = {int(u): set() for u in existing}
         rows = await s.execute(
-            sa.select(user_roles.c.user_id, roles.c.name)
+            sa.select(user_roles.c.user_id, name)
             .join(roles, roles.c.id == user_roles.c.role_id)
             .where(user_roles.c.user_id.in_(sorted(existing)))
         )
-        for user_id, name in rows.all():
-            held.setdefault(int(user_id), set()).add(str(name))
+        for user_id, role in rows.all():
+            held.setdefault(int(user_id), set()).add(str(role))
     return by_name, held
 
 
