@@ -143,14 +143,24 @@ async def _flush(runtime: Runtime, timeout_s: float = 30.0) -> str:
 @app.command()
 def run(
     job_name: Annotated[
-        str, typer.Argument(metavar="JOB", help="tokenCleanupJob, dureeDoctoratAlertJob")
+        str,
+        typer.Argument(
+            metavar="JOB", help="tokenCleanupJob, dureeDoctoratAlertJob, dataConsistencyJob"
+        ),
     ],
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Find and report only, change nothing (jobs that can)."),
+    ] = False,
 ) -> None:
     """Run one job now, in this process, and show its progress and counts."""
 
     async def work(runtime: Runtime) -> JobExecution:
+        if dry_run and not runtime.spec(job_name).supports_dry_run:
+            raise BatchError(f"job '{job_name}' has no dry run")
         total = await _estimate(runtime, job_name)
-        execution_id = await runtime.start(job_name, f"cli:{getpass.getuser()}")
+        extra = {"dryRun": True} if dry_run else None
+        execution_id = await runtime.start(job_name, f"cli:{getpass.getuser()}", extra=extra)
         console.print(f"[bold]{job_name}[/] execution {execution_id} started")
         try:
             execution = await _follow(runtime, execution_id, total)

@@ -65,4 +65,4 @@ def build(deps: Deps, cron: str, listeners: Sequence[BatchListener] = ()) -> Job
             return int((await s.execute(query)).scalar_one())
 
     job = Job(JOB_NAME, steps, listeners=listeners, description=DESCRIPTION)
-    return JobSpec(job, cron, DESCRIPTION, estimate)
+    return JobSpec(job, cron, DESCRIPTION, estimate, supports_dry_run=True)
