@@ -79,7 +79,7 @@ def _dbs(rt: Runtime) -> dict[str, Any]:
 async def _world(rt: Runtime) -> World:
     portal = Portal(rt.sources.userdb, rt.sources.inscription_db)
     return await plant(
-        portal, rt.sources.defensedb, rt.sources.notification_db, rt.settings.uploads_dir
+        portal, rt.sources.defensedb, rt.sources.notification_db, rt.settings.uploads_root
     )
 
 
@@ -110,7 +110,7 @@ async def test_each_inconsistency_is_fixed_or_reported_once(
     runtime: Runtime, smtp_server: Inbox, fresh: Databases
 ) -> None:
     w = await _world(runtime)
-    uploads = runtime.settings.uploads_dir
+    uploads = runtime.settings.uploads_root
     before = await snapshot(_dbs(runtime))
     files_before = files_under(uploads)
 
@@ -239,7 +239,7 @@ async def test_dry_run_changes_nothing_then_the_real_run_still_finds_everything(
     runtime: Runtime, smtp_server: Inbox
 ) -> None:
     await _world(runtime)
-    uploads = runtime.settings.uploads_dir
+    uploads = runtime.settings.uploads_root
     before = await snapshot(_dbs(runtime))
     files_before = files_under(uploads)
 

@@ -65,7 +65,9 @@ def seed_demo(
             err=True,
         )
         raise typer.Exit(2)
-    report = asyncio.run(seed_portal(urls, settings.pool(), scale, datetime.now(UTC)))
+    report = asyncio.run(
+        seed_portal(urls, settings.pool(), scale, datetime.now(UTC), uploads=settings.uploads_root)
+    )
     table = Table(title=f"seed-demo (scale {scale})")
     table.add_column("what")
     table.add_column("rows", justify="right")

@@ -101,9 +101,10 @@ class DoctoralSettings(OutboxSettingsMixin):
     consistency_chunk_size: int = Field(
         default=500, ge=1, le=10_000, description="dataConsistencyJob: rows per committed slice."
     )
-    uploads_dir: Path = Field(
-        default=Path("uploads"),
-        description="inscription-service's upload directory (its app.upload.dir), as mounted here.",
+    uploads_dir: Path | None = Field(
+        default=None,
+        description="inscription-service's upload directory (its app.upload.dir), as mounted "
+        "here. Unset: uploads in DATA_DIR.",
     )
     reports_dir: Path = Field(
         default=Path("reports"), description="Where the generated PDF reports are written."
@@ -205,6 +206,11 @@ class DoctoralSettings(OutboxSettingsMixin):
     def database_urls(self) -> dict[str, str]:
         """Database name → URL, SQLite files in ``data_dir`` for those unset."""
         return {name: getattr(self, f) or self.sqlite_url(name) for f, name in DATABASES.items()}
+
+    @property
+    def uploads_root(self) -> Path:
+        """The uploads directory the orphan check scans (``DATA_DIR/uploads`` when unset)."""
+        return self.uploads_dir if self.uploads_dir is not None else self.data_dir / "uploads"
 
     @property
     def jwt_secret_file(self) -> Path:

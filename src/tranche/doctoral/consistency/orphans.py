@@ -166,7 +166,7 @@ async def load_reference_tails(db: Database, page_size: int) -> set[str]:
 def tasklet(deps: Deps) -> Tasklet:
     async def call(ctx: StepContext) -> RepeatStatus:
         dry = is_dry_run(ctx)
-        root = deps.settings.uploads_dir.resolve()
+        root = deps.settings.uploads_root.resolve()
         if not root.is_dir():
             log.warning("consistency_no_uploads_dir", path=str(root))
             return RepeatStatus.FINISHED

@@ -13,11 +13,13 @@ so one ``executemany`` per table is enough even for benchmark volumes.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from tranche.core.db import Database
 from tranche.core.settings import PoolSettings
 from tranche.doctoral.seed.activity import ActivitySeeding
 from tranche.doctoral.seed.base import SeedReport
+from tranche.doctoral.seed.inconsistencies import ConsistencySeeding
 from tranche.doctoral.seed.people import PeopleSeeding
 from tranche.doctoral.seed.theses import ThesisSeeding
 from tranche.doctoral.sources import FOREIGN
@@ -26,23 +28,33 @@ from tranche.doctoral.tables import create_foreign_schema
 __all__ = ["SeedReport", "Seeder", "seed_portal"]
 
 
-class Seeder(PeopleSeeding, ThesisSeeding, ActivitySeeding):
+class Seeder(ConsistencySeeding, PeopleSeeding, ThesisSeeding, ActivitySeeding):
     """All the seeders; :meth:`demo` is what ``tranche doctoral seed-demo`` writes."""
 
-    async def demo(self, scale: int = 1) -> SeedReport:
-        """A portal of ``50 * scale`` doctorants with their directors, admins and history."""
+    async def demo(self, scale: int = 1, uploads: Path | None = None) -> SeedReport:
+        """A portal of ``50 * scale`` doctorants with their directors, admins and history.
+
+        With ``uploads``, enrollment documents are written there too; a few of each
+        inconsistency dataConsistencyJob looks for are planted either way.
+        """
         admins = await self.users(2, "ROLE_ADMIN")
         directors = await self.users(max(3, 5 * scale), "ROLE_DIRECTEUR")
         doctorants = await self.users(50 * scale, "ROLE_DOCTORANT")
         await self.tokens(admins + directors + doctorants)
         enrolled = await self.enrollments(doctorants, directors)
         await self.defenses(enrolled, directors)
+        await self.consistency(doctorants, directors, uploads)
         await self.notifications(doctorants + directors, 4 * len(doctorants))
         return self.report
 
 
 async def seed_portal(
-    urls: dict[str, str], pool: PoolSettings, scale: int, now: datetime, seed: int = 4
+    urls: dict[str, str],
+    pool: PoolSettings,
+    scale: int,
+    now: datetime,
+    seed: int = 4,
+    uploads: Path | None = None,
 ) -> SeedReport:
     """Create the owners' tables where missing and fill them (``tranche doctoral seed-demo``)."""
     dbs = {name: Database.open(name, urls[name], pool) for name in FOREIGN}
@@ -51,7 +63,7 @@ async def seed_portal(
             await create_foreign_schema(db.engine, name)
         u, i, d, n = (dbs[name] for name in FOREIGN)
         seeder = Seeder(u, i, d, n, now, seed)
-        return await seeder.demo(scale)
+        return await seeder.demo(scale, uploads)
     finally:
         for db in dbs.values():
             await db.close()
