@@ -280,10 +280,23 @@ def register(app: typer.Typer) -> None:
         ] = 1000,
         json_out: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
         report: Annotated[bool, typer.Option(help="Write docs/benchmarks.md.")] = True,
+        consistency: Annotated[
+            bool,
+            typer.Option("--consistency", help="Benchmark dataConsistencyJob instead."),
+        ] = False,
+        files: Annotated[int, typer.Option(min=1, help="Uploads (with --consistency).")] = 5_000,
     ) -> None:
         """Both doctoral jobs at volume on MariaDB, with the raw SQL floor beside them."""
         configure_logging("WARNING", json=False)
         say = (lambda _m: None) if json_out else typer.echo
+        if consistency:
+            from tranche.bench import doctoral_consistency as dc
+
+            found = asyncio.run(dc.run(enrollments, files, mariadb, keep, say))
+            if report:
+                write_section("doctoral-consistency", dc.markdown(found))
+            typer.echo(orjson.dumps(found).decode() if json_out else dc.markdown(found))
+            return
         results = asyncio.run(
             run(tokens, enrollments, mariadb, expired_share, keep, say, large_chunk)
         )
