@@ -28,7 +28,7 @@ async def test_bench_reports_jobs_floors_and_rss(mariadb_factory: Any) -> None:
 
 @pytest.mark.mariadb
 async def test_consistency_bench_finds_the_planted_faults(mariadb_factory: Any) -> None:
-    from tranche.bench import doctoral_consistency as dc
+    from tranche.bench import _doctoral_consistency as dc
 
     auth = MARIADB_USER + (f":{MARIADB_PASSWORD}" if MARIADB_PASSWORD else "")
     server = f"mysql://{auth}@{MARIADB_HOST}:{MARIADB_PORT}"

@@ -290,7 +290,7 @@ def register(app: typer.Typer) -> None:
         configure_logging("WARNING", json=False)
         say = (lambda _m: None) if json_out else typer.echo
         if consistency:
-            from tranche.bench import doctoral_consistency as dc
+            from tranche.bench import _doctoral_consistency as dc
 
             found = asyncio.run(dc.run(enrollments, files, mariadb, keep, say))
             if report:
