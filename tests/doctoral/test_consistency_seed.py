@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
+from typer.testing import CliRunner
 
 from tests.doctoral.conftest import Databases
 from tests.doctoral.consistency_world import RUN
 from tranche.batch import BatchStatus
+from tranche.cli import app
 from tranche.doctoral.runtime import Runtime
 from tranche.doctoral.seed import seed_portal
 from tranche.doctoral.sources import FOREIGN
@@ -44,3 +47,32 @@ async def test_the_demo_gives_every_check_work_and_a_second_run_none(
         assert not any(k.startswith("anomalies.") for k in second.context["counts"])
     finally:
         await runtime.close()
+
+
+def test_cli_dry_run_then_real_run_on_the_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("JWT_SECRET", "KAFKA_BOOTSTRAP_SERVERS", "DOCTORAL_SMTP_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DOCTORAL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DOCTORAL_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("DOCTORAL_LOG_JSON", "false")
+    runner = CliRunner()
+    assert runner.invoke(app, ["doctoral", "seed-demo"]).exit_code == 0
+    orphans = sorted(p.name for p in (tmp_path / "uploads").glob("autre_*"))
+    assert len(orphans) == 3
+
+    dry = runner.invoke(app, ["job", "run", "dataConsistencyJob", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "anomalies.fichiersOrphelins.manual 3" in dry.output
+    assert sorted(p.name for p in (tmp_path / "uploads").glob("autre_*")) == orphans
+    assert not (tmp_path / "reports").exists()
+
+    real = runner.invoke(app, ["job", "run", "dataConsistencyJob"])
+    assert real.exit_code == 0, real.output
+    assert "anomalies.fichiersOrphelins.corrected 3" in real.output
+    assert sorted(p.name for p in (tmp_path / "uploads" / "orphelins").iterdir()) == orphans
+    assert len(list((tmp_path / "reports").glob("anomaly_report_*.pdf"))) == 1
+
+    refused = runner.invoke(app, ["job", "run", "tokenCleanupJob", "--dry-run"])
+    assert refused.exit_code == 2 and "no dry run" in refused.output
