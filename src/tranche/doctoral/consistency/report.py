@@ -4,7 +4,10 @@
 run replaces its own file rather than adding a second) in the reports
 directory, where the reports API lists it; mailed to the technical admin with
 the PDF attached; and an ``ALERTE_SYSTEME`` event per technical admin in
-notification-service's format, carrying the file name and the counts.
+notification-service's format, carrying the file name and the counts. The
+events commit with the step; the mail cannot, so a run that fails after mailing
+and is restarted mails the (same) report again — a duplicate report is harmless,
+a lost one is not.
 """
 
 from __future__ import annotations
