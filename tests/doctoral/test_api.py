@@ -152,7 +152,9 @@ async def test_admin_runs_a_job_and_reads_it_back_under_one_id(
             "dureeDoctoratAlertJob",
             "monthlyReportJob",
             "archiveJob",
+            "dataConsistencyJob",
         }
+        assert by_name["dataConsistencyJob"]["cronExpression"] == "0 0 23 * * ?"
         assert by_name["tokenCleanupJob"]["cronExpression"] == "0 0 2 * * ?"
         assert by_name["tokenCleanupJob"]["lastStatus"] == "COMPLETED"
         assert by_name["dureeDoctoratAlertJob"]["cronExpression"] == "0 0 8 ? * MON"
@@ -184,8 +186,8 @@ async def test_clear_errors_for_unknown_jobs_ids_and_bad_pages(
         r = await client.post("/api/batch/jobs/noSuchJob/run", headers=headers)
         assert r.status_code == 404
         assert r.json()["message"] == (
-            "Unknown job 'noSuchJob' (known jobs: archiveJob, dureeDoctoratAlertJob, "
-            "monthlyReportJob, tokenCleanupJob)"
+            "Unknown job 'noSuchJob' (known jobs: archiveJob, dataConsistencyJob, "
+            "dureeDoctoratAlertJob, monthlyReportJob, tokenCleanupJob)"
         )
         r = await client.get("/api/batch/jobs/nope/executions", headers=headers)
         assert r.status_code == 404

@@ -24,3 +24,20 @@ async def test_bench_reports_jobs_floors_and_rss(mariadb_factory: Any) -> None:
         assert job["seconds"] > 0 and job["peak_rss_mb"] > 0
     assert results["variants"][0]["items"] == 200
     assert "| tokenCleanupJob |" in markdown(results)
+
+
+@pytest.mark.mariadb
+async def test_consistency_bench_finds_the_planted_faults(mariadb_factory: Any) -> None:
+    from tranche.bench import _doctoral_consistency as dc
+
+    auth = MARIADB_USER + (f":{MARIADB_PASSWORD}" if MARIADB_PASSWORD else "")
+    server = f"mysql://{auth}@{MARIADB_HOST}:{MARIADB_PORT}"
+    results = await dc.run(300, 100, server, False, lambda _m: None)
+    counts = results["counts"]
+    assert counts["anomalies.utilisateurInexistant.corrected"] == 3
+    assert counts["anomalies.fichiersOrphelins.corrected"] == 10
+    assert counts["anomalies.notificationsEnAttente.corrected"] == 200
+    assert counts["anomalies.soutenanceSansInscription.manual"] == 3
+    first, second = results["runs"]
+    assert first["seconds"] > 0 and second["peak_rss_mb"] > 0
+    assert "| dataConsistencyJob, second run (clean) |" in dc.markdown(results)

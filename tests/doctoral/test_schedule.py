@@ -42,6 +42,7 @@ async def test_occurrences_fire_once_with_their_fire_time_as_run_instant(
         next_fire = replicas[0].scheduler.next_fire_times(MONDAY_0800)
         assert next_fire["tokenCleanupJob"] == datetime(2025, 3, 18, 2, 0, tzinfo=UTC)
         assert next_fire["dureeDoctoratAlertJob"] == datetime(2025, 3, 24, 8, 0, tzinfo=UTC)
+        assert next_fire["dataConsistencyJob"] == datetime(2025, 3, 17, 23, 0, tzinfo=UTC)
     finally:
         for r in replicas:
             await r.close()

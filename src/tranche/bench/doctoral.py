@@ -292,6 +292,11 @@ def register(app: typer.Typer) -> None:
             int,
             typer.Option(min=0, help="Benchmark archiveJob alone on this many records (0: no)."),
         ] = 0,
+        consistency: Annotated[
+            bool,
+            typer.Option("--consistency", help="Benchmark dataConsistencyJob instead."),
+        ] = False,
+        files: Annotated[int, typer.Option(min=1, help="Uploads (with --consistency).")] = 5_000,
     ) -> None:
         """Both doctoral jobs at volume on MariaDB, with the raw SQL floor beside them."""
         configure_logging("WARNING", json=False)
@@ -313,6 +318,14 @@ def register(app: typer.Typer) -> None:
             typer.echo(
                 orjson.dumps(measured).decode() if json_out else archive_bench.markdown(measured)
             )
+            return
+        if consistency:
+            from tranche.bench import _doctoral_consistency as dc
+
+            found = asyncio.run(dc.run(enrollments, files, mariadb, keep, say))
+            if report:
+                write_section("doctoral-consistency", dc.markdown(found))
+            typer.echo(orjson.dumps(found).decode() if json_out else dc.markdown(found))
             return
         results = asyncio.run(
             run(tokens, enrollments, mariadb, expired_share, keep, say, large_chunk)

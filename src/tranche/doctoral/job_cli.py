@@ -28,7 +28,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tranche.batch import BatchError, BatchStatus, JobExecution, JobParameters
+from tranche.batch import BatchError, BatchStatus, JobExecution
+from tranche.batch.model import ParameterValue
 from tranche.core.logging import configure_logging
 from tranche.core.outbox import Relay, outbox_status
 from tranche.core.service import migrate
@@ -179,13 +180,19 @@ def run(
     job_name: Annotated[
         str,
         typer.Argument(
-            metavar="JOB", help="tokenCleanupJob, dureeDoctoratAlertJob, monthlyReportJob"
+            metavar="JOB",
+            help="tokenCleanupJob, dureeDoctoratAlertJob, monthlyReportJob, archiveJob, "
+            "dataConsistencyJob",
         ),
     ],
     month: Annotated[
         str | None,
         typer.Option(help="monthlyReportJob: the month to report on, YYYY-MM (default: last)."),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Find and report only, change nothing (jobs that can)."),
+    ] = False,
 ) -> None:
     """Run one job now, in this process, and show its progress and counts."""
     if month is not None:
@@ -196,14 +203,17 @@ def run(
             raise typer.Exit(2) from None
 
     async def work(runtime: Runtime) -> JobExecution:
+        if dry_run and not runtime.spec(job_name).supports_dry_run:
+            raise BatchError(f"job '{job_name}' has no dry run")
         total = await _estimate(runtime, job_name)
         who = _who()
+        extra: dict[str, ParameterValue] = {}
+        if month is not None:
+            extra[MONTH] = month
+        if dry_run:
+            extra["dryRun"] = True
         try:
-            if month is None:
-                execution_id = await runtime.start(job_name, who)
-            else:
-                params = JobParameters({**runtime.parameters(who), MONTH: month})
-                execution_id = await runtime.launcher.start(runtime.spec(job_name).job, params)
+            execution_id = await runtime.start(job_name, who, extra=extra or None)
         except BatchError as exc:
             await _audit(
                 runtime, AuditEventType.MANUAL_TRIGGER, "RUN", "REFUSED",

@@ -19,7 +19,7 @@ from tranche.doctoral.notifications import EMAIL_PATTERN
 from tranche.doctoral.settings import DoctoralSettings
 from tranche.doctoral.tables.userdb import roles, user_roles, users
 
-__all__ = ["MailError", "Mailer", "admin_emails"]
+__all__ = ["Attachment", "MailError", "Mailer", "admin_emails"]
 
 log = get_logger(__name__)
 
@@ -47,11 +47,15 @@ async def admin_emails(userdb: Database, configured: Sequence[str]) -> list[str]
 
 
 class MailError(Exception):
-    """One message the SMTP server did not accept (the text says why; never a credential)."""
+    """The SMTP server refused or could not be reached; the message says why (no secrets)."""
+
+
+Attachment = tuple[str, bytes, str]
+"""A file to attach: ``(file name, content, MIME type)``."""
 
 
 class Mailer:
-    """Sends plain-text mail through the configured SMTP server (or nowhere, if unset)."""
+    """Sends mail through the configured SMTP server (or nowhere, if unset)."""
 
     def __init__(self, settings: DoctoralSettings) -> None:
         self.settings = settings
@@ -62,51 +66,39 @@ class Mailer:
 
     async def send(self, to: Sequence[str], subject: str, body: str) -> bool:
         """True when the server accepted the message; failures are logged, never raised."""
-        s = self.settings
-        if s.smtp_host is None or not to:
-            reason = "no SMTP host" if s.smtp_host is None else "no recipient"
+        if self.settings.smtp_host is None or not to:
+            reason = "no SMTP host" if self.settings.smtp_host is None else "no recipient"
             log.info("mail_skipped", reason=reason)
             return False
+        try:
+            await self.deliver(to, subject, body)
+        except MailError:
+            return False
+        return True
+
+    async def deliver(
+        self,
+        to: Sequence[str],
+        subject: str,
+        text: str,
+        html: str | None = None,
+        attachments: Sequence[Attachment] = (),
+    ) -> None:
+        """Send text (and HTML, and attachments); :class:`MailError` when it was not sent,
+        so the caller can record the outcome per recipient."""
+        s = self.settings
+        if s.smtp_host is None:
+            raise MailError("no SMTP host configured (DOCTORAL_SMTP_HOST)")
+        if not to:
+            raise MailError("no recipient")
         message = EmailMessage()
         message["From"] = s.mail_from
         message["To"] = ", ".join(to)
         message["Subject"] = subject
-        message.set_content(body)
-        try:
-            await aiosmtplib.send(
-                message,
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                username=s.smtp_username,
-                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-                start_tls=s.smtp_starttls,
-                use_tls=s.smtp_tls,
-                timeout=s.smtp_timeout_s,
-            )
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            log.error("mail_failed", to=list(to), error=f"{type(exc).__name__}: {exc}"[:300])
-            return False
-        log.info("mail_sent", to=list(to), subject=subject)
-        return True
-
-    async def deliver(
-        self, to: str, subject: str, body: str, attachment: tuple[str, bytes, str] | None = None
-    ) -> None:
-        """Send one message to one recipient, with an optional ``(name, bytes, mime)`` file.
-
-        Raises :class:`MailError` when no SMTP host is set or the server refuses, so
-        the caller can record the outcome per recipient.
-        """
-        s = self.settings
-        if s.smtp_host is None:
-            raise MailError("no SMTP host configured (DOCTORAL_SMTP_HOST)")
-        message = EmailMessage()
-        message["From"] = s.mail_from
-        message["To"] = to
-        message["Subject"] = subject
-        message.set_content(body)
-        if attachment is not None:
-            name, content, mime = attachment
+        message.set_content(text or "")
+        if html:
+            message.add_alternative(html, subtype="html")
+        for name, content, mime in attachments:
             main, _, sub = mime.partition("/")
             message.add_attachment(content, maintype=main, subtype=sub, filename=name)
         try:
@@ -121,5 +113,7 @@ class Mailer:
                 timeout=s.smtp_timeout_s,
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise MailError(f"{type(exc).__name__}: {exc}"[:500]) from None
-        log.info("mail_sent", to=to, subject=subject)
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            log.error("mail_failed", to=list(to), error=error[:300])
+            raise MailError(error) from exc
+        log.info("mail_sent", to=list(to), subject=subject)

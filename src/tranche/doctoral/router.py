@@ -54,6 +54,7 @@ def _runtime(request: Request) -> Runtime:
     response_model=JobTriggerResponse,
     response_model_by_alias=True,
     responses={
+        400: {"description": "dryRun asked of a job that has no dry run"},
         404: {"description": "Unknown job"},
         409: {"description": "The job is already running"},
         429: {"description": "Too many triggers by this admin (see Retry-After)"},
@@ -63,6 +64,10 @@ async def run_job(
     request: Request,
     admin: AdminDep,
     job_name: Annotated[str, Path(alias="jobName", max_length=100, examples=["tokenCleanupJob"])],
+    dry_run: Annotated[
+        bool,
+        Query(alias="dryRun", description="Find and report only, change nothing (jobs that can)"),
+    ] = False,
 ) -> JobTriggerResponse:
     runtime = _runtime(request)
     if job_name in runtime.specs:
@@ -74,7 +79,7 @@ async def run_job(
                 runtime, job_name, admin, request.url.path, refused.message
             )
             raise
-    return await service.trigger(runtime, job_name, admin, request.url.path)
+    return await service.trigger(runtime, job_name, admin, request.url.path, dry_run)
 
 
 @router.get(

@@ -8,7 +8,7 @@ came in by.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,8 +30,16 @@ from tranche.batch.model import ParameterValue
 from tranche.batch.scheduler import JobScheduler, Schedule
 from tranche.core.logging import get_logger
 from tranche.doctoral.audit import AuditLog
+from tranche.doctoral.consistency.base import Deps
+from tranche.doctoral.consistency.listener import ConsistencyListener
 from tranche.doctoral.durations import AlertRule, OwnerThresholds, Rule, Thresholds
-from tranche.doctoral.jobs import archive, duree_alert, monthly_report, token_cleanup
+from tranche.doctoral.jobs import (
+    archive,
+    data_consistency,
+    duree_alert,
+    monthly_report,
+    token_cleanup,
+)
 from tranche.doctoral.jobs.common import RUN_AT, JobSpec, StepPolicies
 from tranche.doctoral.listeners import (
     TRIGGERED_BY,
@@ -92,6 +100,7 @@ class Runtime:
                 "prochaine exécution.",
             )
         ]
+        registry = registry or CollectorRegistry()
         specs = [
             token_cleanup.build(
                 sources.userdb,
@@ -119,6 +128,11 @@ class Runtime:
                 [ReportListener(sources.batchdb, ReportMetrics(registry))],
             ),
             archive.build(sources, settings, registry),
+            data_consistency.build(
+                Deps(sources, settings, mailer),
+                settings.data_consistency_cron,
+                [ConsistencyListener(registry)],
+            ),
         ]
         metrics = DoctoralMetrics(
             registry, [s.name for s in specs] if settings.batch.scheduler_enabled else []
@@ -161,17 +175,33 @@ class Runtime:
         except KeyError:
             raise NoSuchJobError(job_name, list(self.specs)) from None
 
-    def parameters(self, triggered_by: str, at: datetime | None = None) -> JobParameters:
-        """A new job instance per run (``runAt`` identifies it); who asked is informative."""
+    def parameters(
+        self,
+        triggered_by: str,
+        at: datetime | None = None,
+        extra: Mapping[str, ParameterValue] | None = None,
+    ) -> JobParameters:
+        """A new job instance per run (``runAt`` identifies it); who asked is informative.
+
+        ``extra`` are the job's own identifying parameters (e.g. ``dryRun``).
+        """
         when = (at or self.clock()).astimezone(UTC)
-        return JobParameters(
+        values: dict[str, ParameterValue | JobParameter] = dict(extra or {})
+        values.update(
             {RUN_AT: when, TRIGGERED_BY: JobParameter(triggered_by[:200], identifying=False)}
         )
+        return JobParameters(values)
 
-    async def start(self, job_name: str, triggered_by: str, at: datetime | None = None) -> int:
+    async def start(
+        self,
+        job_name: str,
+        triggered_by: str,
+        at: datetime | None = None,
+        extra: Mapping[str, ParameterValue] | None = None,
+    ) -> int:
         """Start ``job_name`` in the background; the execution id."""
         spec = self.spec(job_name)
-        return await self.launcher.start(spec.job, self.parameters(triggered_by, at))
+        return await self.launcher.start(spec.job, self.parameters(triggered_by, at, extra))
 
     async def recover(self) -> list[JobExecution]:
         """Crash recovery at start: executions whose process died end FAILED (``CRASHED``),

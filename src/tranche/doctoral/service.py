@@ -107,8 +107,12 @@ async def record_refused_trigger(
     )
 
 
-async def trigger(runtime: Runtime, job_name: str, who: Principal, path: str) -> JobTriggerResponse:
+async def trigger(
+    runtime: Runtime, job_name: str, who: Principal, path: str, dry_run: bool = False
+) -> JobTriggerResponse:
     _known_job(runtime, job_name)
+    if dry_run and not runtime.spec(job_name).supports_dry_run:
+        raise ApiError(400, f"dryRun: job '{job_name}' has no dry run")
     event = AuditEvent(
         AuditEventType.MANUAL_TRIGGER,
         "RUN",
@@ -121,7 +125,8 @@ async def trigger(runtime: Runtime, job_name: str, who: Principal, path: str) ->
         user_agent=who.user_agent,
     )
     try:
-        execution_id = await runtime.start(job_name, who.email)
+        extra = {"dryRun": True} if dry_run else None
+        execution_id = await runtime.start(job_name, who.email, extra=extra)
     except JobExecutionAlreadyRunningError as exc:
         await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
         raise ApiError(

@@ -104,6 +104,9 @@ class DoctoralSettings(ServiceSettings):
     duree_alert_cron: str = Field(
         default="0 0 8 ? * MON", description="dureeDoctoratAlertJob (Quartz)."
     )
+    data_consistency_cron: str = Field(
+        default="0 0 23 * * ?", description="dataConsistencyJob (Quartz)."
+    )
     token_cleanup_chunk_size: int = Field(default=100, ge=1, le=10_000)
     token_cleanup_skip_limit: int = Field(
         default=10, ge=0, description="Items a tokenCleanupJob step may skip before it fails."
@@ -150,6 +153,23 @@ class DoctoralSettings(ServiceSettings):
     )
     max_duration_months: int = Field(
         default=72, ge=1, description="At or past this: exceeded alert and re-enrollment blocked."
+    )
+
+    consistency_chunk_size: int = Field(
+        default=500, ge=1, le=10_000, description="dataConsistencyJob: rows per committed slice."
+    )
+    orphan_grace_hours: float = Field(
+        default=24.0, ge=0, description="Files younger than this are never taken as orphans."
+    )
+    notification_retry_after_hours: float = Field(
+        default=24.0, ge=0, description="PENDING notifications older than this are re-sent."
+    )
+    notification_max_attempts: int = Field(
+        default=3, ge=1, le=100, description="After this many attempts a notification is FAILED."
+    )
+    technical_admin_email: str | None = Field(
+        default=None,
+        description="Receives anomaly reports and failed-notification notices; unset: the admins.",
     )
 
     notifications_topic: str = Field(
@@ -280,7 +300,11 @@ class DoctoralSettings(ServiceSettings):
         return value
 
     @field_validator(
-        "token_cleanup_cron", "duree_alert_cron", "monthly_report_cron", "archive_cron"
+        "token_cleanup_cron",
+        "duree_alert_cron",
+        "monthly_report_cron",
+        "archive_cron",
+        "data_consistency_cron",
     )
     @classmethod
     def _quartz_shape(cls, value: str) -> str:

@@ -42,6 +42,8 @@ class JobSpec:
     cron: str
     description: str
     estimate: Estimate | None = None
+    #: The job reads a ``dryRun`` parameter (finds and reports, changes nothing).
+    supports_dry_run: bool = False
 
     @property
     def name(self) -> str:

@@ -95,7 +95,9 @@ async def deliver_all(
             outcome.skipped.append(to)
             continue
         try:
-            await mailer.deliver(to, subject, body, (file_name, content, "application/pdf"))
+            await mailer.deliver(
+                [to], subject, body, attachments=[(file_name, content, "application/pdf")]
+            )
         except MailError as exc:
             log.error("report_mail_failed", to=to, month=str(month), error=str(exc))
             await deliveries.record(

@@ -20,6 +20,7 @@ from tranche.core.settings import PoolSettings
 from tranche.doctoral.seed.activity import ActivitySeeding
 from tranche.doctoral.seed.archives import ArchiveSeeding
 from tranche.doctoral.seed.base import SeedReport
+from tranche.doctoral.seed.inconsistencies import ConsistencySeeding
 from tranche.doctoral.seed.people import PeopleSeeding
 from tranche.doctoral.seed.theses import ThesisSeeding
 from tranche.doctoral.sources import FOREIGN
@@ -28,14 +29,15 @@ from tranche.doctoral.tables import create_foreign_schema
 __all__ = ["SeedReport", "Seeder", "seed_portal"]
 
 
-class Seeder(PeopleSeeding, ThesisSeeding, ActivitySeeding, ArchiveSeeding):
+class Seeder(ConsistencySeeding, PeopleSeeding, ThesisSeeding, ActivitySeeding, ArchiveSeeding):
     """All the seeders; :meth:`demo` is what ``tranche doctoral seed-demo`` writes."""
 
     async def demo(self, scale: int = 1, files: tuple[Path, Path] | None = None) -> SeedReport:
         """A portal of ``50 * scale`` doctorants with their directors, admins and history.
 
         With ``files`` (uploads directory, procès-verbal directory) the documents the rows
-        reference are written there too, with records old enough for archiveJob.
+        reference are written there too, with records old enough for archiveJob; a few
+        of each inconsistency dataConsistencyJob looks for are planted either way.
         """
         admins = await self.users(2, "ROLE_ADMIN")
         directors = await self.users(max(3, 5 * scale), "ROLE_DIRECTEUR")
@@ -43,6 +45,7 @@ class Seeder(PeopleSeeding, ThesisSeeding, ActivitySeeding, ArchiveSeeding):
         await self.tokens(admins + directors + doctorants)
         enrolled = await self.enrollments(doctorants, directors)
         await self.defenses(enrolled, directors)
+        await self.consistency(doctorants, directors, files[0] if files else None)
         await self.notifications(doctorants + directors, 4 * len(doctorants))
         if files is not None:
             await self.documents(*files)

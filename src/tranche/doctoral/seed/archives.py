@@ -88,7 +88,10 @@ class ArchiveSeeding(SeedBase):
         await insert_rows(self.inscription_db, I.documents_generes, generated)
         self.report.add("documents on disk", len(uploaded) + len(generated))
         await self._proces_verbaux(pv_storage)
-        await self._old_defenses(sorted({int(r[1]) for r in rows})[::5], pv_storage)
+        # Only doctorants with a VALIDE enrollment defend: any other would be an
+        # inconsistency dataConsistencyJob reports, and the demo plants those on purpose.
+        defended = sorted({int(r[1]) for r in rows if r[2] == "VALIDE"})
+        await self._old_defenses(defended[::5], pv_storage)
 
     async def _proces_verbaux(self, pv_storage: Path) -> None:
         """The PV file of every completed defense already seeded (defense-service's names)."""
