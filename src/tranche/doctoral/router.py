@@ -2,15 +2,18 @@
 
 Every route needs a user-service token with ROLE_ADMIN (``AdminDep``); the
 trigger is also rate-limited per admin. Paths and field names are the
-original's; where it answered an empty 500 these answer JSON errors.
+original's; where it answered an empty 500 these answer JSON errors. Routes
+take what they need as the ``Annotated`` aliases declared below (``RuntimeDep``,
+``LimiterDep``, ``AdminDep``) and call :mod:`tranche.doctoral.service`.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
+from tranche.core.http import from_app_state
 from tranche.doctoral import service
 from tranche.doctoral.auth import AdminDep, TriggerLimiter
 from tranche.doctoral.runtime import Runtime
@@ -22,7 +25,7 @@ from tranche.doctoral.schemas import (
     JobTriggerResponse,
 )
 
-__all__ = ["router"]
+__all__ = ["LimiterDep", "RuntimeDep", "router"]
 
 MAX_PAGE_SIZE = 100
 
@@ -39,6 +42,10 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+LimiterDep = Annotated[TriggerLimiter, Depends(from_app_state("trigger_limiter"))]
+
+
 @router.post(
     "/{jobName}/run",
     summary="Trigger a batch job manually",
@@ -52,12 +59,12 @@ def _runtime(request: Request) -> Runtime:
 )
 async def run_job(
     request: Request,
+    runtime: RuntimeDep,
+    limiter: LimiterDep,
     admin: AdminDep,
     job_name: Annotated[str, Path(alias="jobName", max_length=100, examples=["tokenCleanupJob"])],
 ) -> JobTriggerResponse:
-    runtime = _runtime(request)
     if job_name in runtime.specs:
-        limiter: TriggerLimiter = request.app.state.trigger_limiter
         await limiter.hit(admin.email)
     return await service.trigger(runtime, job_name, admin, request.url.path)
 
@@ -68,8 +75,8 @@ async def run_job(
     response_model=list[JobInfo],
     response_model_by_alias=True,
 )
-async def list_jobs(request: Request, _admin: AdminDep) -> list[JobInfo]:
-    return await service.list_jobs(_runtime(request))
+async def list_jobs(runtime: RuntimeDep, _admin: AdminDep) -> list[JobInfo]:
+    return await service.list_jobs(runtime)
 
 
 @router.get(
@@ -78,8 +85,8 @@ async def list_jobs(request: Request, _admin: AdminDep) -> list[JobInfo]:
     response_model=GlobalStats,
     response_model_by_alias=True,
 )
-async def stats(request: Request, _admin: AdminDep) -> GlobalStats:
-    return await service.global_stats(_runtime(request))
+async def stats(runtime: RuntimeDep, _admin: AdminDep) -> GlobalStats:
+    return await service.global_stats(runtime)
 
 
 @router.get(
@@ -90,11 +97,11 @@ async def stats(request: Request, _admin: AdminDep) -> GlobalStats:
     responses={404: {"description": "No such execution"}},
 )
 async def execution(
-    request: Request,
+    runtime: RuntimeDep,
     _admin: AdminDep,
     execution_id: Annotated[int, Path(alias="executionId", ge=1)],
 ) -> JobExecutionDTO:
-    return await service.execution_detail(_runtime(request), execution_id)
+    return await service.execution_detail(runtime, execution_id)
 
 
 @router.post(
@@ -109,10 +116,11 @@ async def execution(
 )
 async def stop(
     request: Request,
+    runtime: RuntimeDep,
     admin: AdminDep,
     execution_id: Annotated[int, Path(alias="executionId", ge=1)],
 ) -> JobStopResponse:
-    return await service.stop_execution(_runtime(request), execution_id, admin, request.url.path)
+    return await service.stop_execution(runtime, execution_id, admin, request.url.path)
 
 
 @router.get(
@@ -123,10 +131,10 @@ async def stop(
     responses={404: {"description": "Unknown job"}},
 )
 async def executions(
-    request: Request,
+    runtime: RuntimeDep,
     _admin: AdminDep,
     job_name: Annotated[str, Path(alias="jobName", max_length=100)],
     page: Annotated[int, Query(ge=0, le=1_000_000, description="Zero-based page")] = 0,
     size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 20,
 ) -> list[JobExecutionDTO]:
-    return await service.execution_page(_runtime(request), job_name, page, size)
+    return await service.execution_page(runtime, job_name, page, size)

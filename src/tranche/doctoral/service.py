@@ -1,14 +1,16 @@
 """What the admin API does, as plain functions over the :class:`Runtime` (routes stay thin).
 
-Every engine refusal becomes a clear JSON error: unknown job or execution → 404,
-a job already running → 409 (the original answered an empty 500), stopping an
-execution that is not running → 400 (as the original).
+Every engine refusal becomes a domain error, which the HTTP edge answers as clear
+JSON: unknown job or execution → :class:`NotFound` (404), a job already running →
+:class:`Conflict` (409; the original answered an empty 500), stopping an execution
+that is not running → :class:`Refused` (400, as the original).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Protocol
 
 from tranche.batch import (
     BatchStatus,
@@ -17,10 +19,9 @@ from tranche.batch import (
     JobExecutionNotRunningError,
     NoSuchJobExecutionError,
 )
-from tranche.core.errors import ApiError
+from tranche.core.errors import Conflict, NotFound, Refused
 from tranche.doctoral import history
 from tranche.doctoral.audit import AuditEvent, AuditEventType
-from tranche.doctoral.auth import Principal
 from tranche.doctoral.jobs.common import counts_of
 from tranche.doctoral.listeners import TRIGGERED_BY
 from tranche.doctoral.runtime import Runtime
@@ -35,6 +36,7 @@ from tranche.doctoral.schemas import (
 )
 
 __all__ = [
+    "Caller",
     "execution_detail",
     "execution_page",
     "global_stats",
@@ -45,10 +47,23 @@ __all__ = [
 ]
 
 
+class Caller(Protocol):
+    """Who asks, as the audit log records them (``auth.Principal`` in the API)."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def role_list(self) -> str: ...
+    @property
+    def ip_address(self) -> str | None: ...
+    @property
+    def user_agent(self) -> str | None: ...
+
+
 def _known_job(runtime: Runtime, job_name: str) -> None:
     if job_name not in runtime.specs:
         known = ", ".join(sorted(runtime.specs))
-        raise ApiError(404, f"Unknown job '{job_name}' (known jobs: {known})")
+        raise NotFound(f"Unknown job '{job_name}' (known jobs: {known})")
 
 
 def to_dto(execution: JobExecution) -> JobExecutionDTO:
@@ -72,7 +87,7 @@ def to_dto(execution: JobExecution) -> JobExecutionDTO:
     )
 
 
-async def trigger(runtime: Runtime, job_name: str, who: Principal, path: str) -> JobTriggerResponse:
+async def trigger(runtime: Runtime, job_name: str, who: Caller, path: str) -> JobTriggerResponse:
     _known_job(runtime, job_name)
     event = AuditEvent(
         AuditEventType.MANUAL_TRIGGER,
@@ -89,11 +104,10 @@ async def trigger(runtime: Runtime, job_name: str, who: Principal, path: str) ->
         execution_id = await runtime.start(job_name, who.email)
     except JobExecutionAlreadyRunningError as exc:
         await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
-        raise ApiError(
-            409,
+        raise Conflict(
             f"Job '{job_name}' is already running"
             + (f" (execution {exc.execution_id})" if exc.execution_id else ""),
-            extra={"executionId": exc.execution_id},
+            details={"executionId": exc.execution_id},
         ) from None
     await runtime.audit.record(replace(event, execution_id=execution_id))
     execution = await runtime.repository.require_job_execution(execution_id)
@@ -138,12 +152,12 @@ async def execution_page(
 async def execution_detail(runtime: Runtime, execution_id: int) -> JobExecutionDTO:
     execution = await runtime.repository.get_job_execution(execution_id)
     if execution is None or execution.job_name not in runtime.specs:
-        raise ApiError(404, f"No job execution with id {execution_id}")
+        raise NotFound(f"No job execution with id {execution_id}")
     return to_dto(execution)
 
 
 async def stop_execution(
-    runtime: Runtime, execution_id: int, who: Principal, path: str
+    runtime: Runtime, execution_id: int, who: Caller, path: str
 ) -> JobStopResponse:
     event = AuditEvent(
         AuditEventType.JOB_STOP,
@@ -162,11 +176,11 @@ async def stop_execution(
             raise NoSuchJobExecutionError(execution_id)
         status = await runtime.launcher.stop(execution_id)
     except NoSuchJobExecutionError:
-        raise ApiError(404, f"No job execution with id {execution_id}") from None
+        raise NotFound(f"No job execution with id {execution_id}") from None
     except JobExecutionNotRunningError as exc:
         await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
-        raise ApiError(
-            400, f"Job execution {execution_id} is not running (status {exc.status})"
+        raise Refused(
+            f"Job execution {execution_id} is not running (status {exc.status})"
         ) from None
     await runtime.audit.record(replace(event, job_name=execution.job_name, details=status.value))
     message = (

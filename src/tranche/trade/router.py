@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from tranche.core.errors import ApiError
+from tranche.core.errors import NotFound
+from tranche.core.http import from_app_state
 from tranche.trade.fills import apply_fill
 from tranche.trade.mapping import (
     blotter_response,
@@ -39,7 +40,7 @@ from tranche.trade.schemas import (
     TradeOrderResponse,
     TradeOrderSubmit,
 )
-from tranche.trade.service import SubmissionService, error
+from tranche.trade.service import SubmissionService
 
 __all__ = ["TradeContext", "build_router"]
 
@@ -64,16 +65,11 @@ class TradeContext:
     submissions: SubmissionService
 
 
-def _context(request: Request) -> TradeContext:
-    ctx: TradeContext = request.app.state.trade
-    return ctx
+Ctx = Annotated[TradeContext, Depends(from_app_state("trade"))]
 
 
-Ctx = Annotated[TradeContext, Depends(_context)]
-
-
-def _not_found(what: str, id_: int) -> ApiError:
-    return error(404, f"{what} not found: {id_}")
+def _not_found(what: str, id_: int) -> NotFound:
+    return NotFound(f"{what} not found: {id_}")
 
 
 def _lookup_routes(router: APIRouter) -> None:
