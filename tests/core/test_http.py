@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -9,7 +10,17 @@ from fastapi import APIRouter
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, Field
 
-from tranche.core.errors import ApiError
+from tranche.core.errors import (
+    ApiError,
+    Conflict,
+    DependencyFailed,
+    DependencyUnavailable,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    Refused,
+    VersionConflict,
+)
 from tranche.core.health import Health
 from tranche.core.http import AppParts, create_app
 
@@ -149,3 +160,57 @@ async def test_info_prometheus_and_openapi(client: httpx.AsyncClient) -> None:
     assert (await client.get("/metrics")).text.count("http_server_requests_total") >= 1
     assert (await client.get("/docs")).status_code == 200
     assert "/items" in (await client.get("/openapi.json")).json()["paths"]
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "fields", "extra", "retry_after"),
+    [
+        (NotFound("Execution 7 not found"), 404, None, {}, None),
+        (
+            InvalidInput("quantity", "must be positive"),
+            400,
+            {"quantity": "must be positive"},
+            {},
+            None,
+        ),
+        (Refused("Client error: refused"), 400, None, {}, None),
+        (
+            Conflict("already running", details={"executionId": 4}),
+            409,
+            None,
+            {"executionId": 4},
+            None,
+        ),
+        (VersionConflict("stale", current_version=3), 409, None, {"currentVersion": 3}, None),
+        (DependencyUnavailable("security service down", retry_after_s=10), 503, None, {}, "10"),
+        (DependencyFailed("Execution service unavailable: x"), 502, None, {}, None),
+    ],
+)
+async def test_domain_errors_map_to_their_status_once_at_the_edge(
+    error: DomainError,
+    status: int,
+    fields: dict[str, str] | None,
+    extra: dict[str, Any],
+    retry_after: str | None,
+) -> None:
+    router = APIRouter()
+
+    @router.get("/refuse")
+    async def refuse() -> None:
+        raise error
+
+    members = [lambda e: {"error": e.message}, None]
+    for member in members:
+        parts = AppParts(
+            "svc", "1.0", CollectorRegistry(), Health(), [router], error_members=member
+        )
+        transport = httpx.ASGITransport(app=create_app(parts), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            r = await c.get("/refuse")
+        body = r.json()
+        assert r.status_code == status
+        assert (body["status"], body["message"], body["path"]) == (status, error.message, "/refuse")
+        assert body["validationErrors"] == fields
+        assert {k: body[k] for k in extra} == extra
+        assert r.headers.get("Retry-After") == retry_after
+        assert body["error"] == (error.message if member else HTTPStatus(status).phrase)

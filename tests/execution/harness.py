@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from tests.fixtures.broker import unique_topic
 from tranche.core.migrations import upgrade
 from tranche.core.settings import KafkaSettings
-from tranche.execution.app import ExecutionParts, create_app
+from tranche.execution.app import ExecutionParts, WriterFactory, create_app
 from tranche.execution.models import execution_table
 from tranche.execution.schemas import dumps
 from tranche.execution.settings import ExecutionSettings
@@ -84,13 +84,14 @@ async def running(
     *,
     topic: str | None = None,
     http: httpx.AsyncClient | None = None,
+    batch_writer: WriterFactory | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Harness]:
     """Migrate ``url``, start the app (lifespan included) and yield a client for it."""
     await upgrade("execution", url)
     topic = topic or unique_topic("orders")
     settings = make_settings(url, bootstrap, data_dir, topic, **overrides)
-    app = create_app(settings, http=http)
+    app = create_app(settings, http=http, batch_writer=batch_writer)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://execution") as client:

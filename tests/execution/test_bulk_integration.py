@@ -18,6 +18,7 @@ from tests.execution.harness import Harness, running
 from tests.fixtures.waiting import consume, eventually
 from tranche.core.broker import EmbeddedBroker
 from tranche.execution.models import execution_table as t
+from tranche.execution.sequential import sequential_writer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -206,16 +207,18 @@ async def test_dynamic_sizing_stays_within_its_bounds(
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgres"])
-async def test_the_sequential_strategy_answers_alike_row_by_row(
+async def test_the_sequential_writer_answers_alike_row_by_row(
     broker: EmbeddedBroker, postgres_factory: Any, tmp_path: Path, db: str
 ) -> None:
-    """The original's path, kept for benchmarks: same answer, one INSERT per item."""
+    """The original's path, injected by the benchmarks: same answer, one INSERT per item."""
     url = (
         f"sqlite+aiosqlite:///{tmp_path / 'seq.db'}"
         if db == "sqlite"
         else await postgres_factory("seq")
     )
-    async with running(url, broker.bootstrap_servers, tmp_path, batch_strategy="sequential") as app:
+    async with running(
+        url, broker.bootstrap_servers, tmp_path, batch_writer=sequential_writer
+    ) as app:
         items = [item(), item(quantity=-1), item(), item()]
         with statements(app) as seen:
             r = await app.post("/api/v1/executions/batch", {"executions": items})

@@ -28,12 +28,14 @@ from tranche.core.broker import free_port
 from tranche.core.db import normalize_url
 from tranche.core.migrations import upgrade
 from tranche.core.settings import KafkaSettings
-from tranche.execution.app import create_app
+from tranche.execution.app import WriterFactory, create_app
 from tranche.execution.models import EIGHT_PLACES
 from tranche.execution.settings import ExecutionSettings
 
 __all__ = [
     "BATCH_PATH",
+    "SERVE_EXECUTION",
+    "SERVE_SEQUENTIAL",
     "Floor",
     "Served",
     "batch_body",
@@ -233,11 +235,23 @@ def _env(settings: dict[str, Any], bootstrap: str) -> dict[str, str]:
     return env
 
 
+#: The child process of :func:`served`: ``tranche serve execution``.
+SERVE_EXECUTION = ("-m", "tranche", "serve", "execution")
+#: The same server on the original's sequential batch path (injected, not a setting).
+SERVE_SEQUENTIAL = ("-m", "tranche.bench._sequential_server")
+
+
 @asynccontextmanager
 async def served(
-    name: str, database_url: str, bootstrap: str, work: Path, **settings: Any
+    name: str,
+    database_url: str,
+    bootstrap: str,
+    work: Path,
+    *,
+    command: Sequence[str] = SERVE_EXECUTION,
+    **settings: Any,
 ) -> AsyncIterator[Served]:
-    """``tranche serve execution`` as a child process (uvicorn on loopback)."""
+    """``tranche serve execution`` (or ``command``) as a child process (uvicorn on loopback)."""
     port = free_port()
     options = {
         "database_url": database_url,
@@ -250,10 +264,7 @@ async def served(
     with log.open("ab") as out:
         child = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "tranche",
-            "serve",
-            "execution",
+            *command,
             "--port",
             str(port),
             env=_env(options, bootstrap),
@@ -295,7 +306,13 @@ async def _ready(client: httpx.AsyncClient, child: Any, log: Path) -> None:
 
 @asynccontextmanager
 async def in_process(
-    name: str, database_url: str, bootstrap: str, work: Path, **settings: Any
+    name: str,
+    database_url: str,
+    bootstrap: str,
+    work: Path,
+    *,
+    batch_writer: WriterFactory | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Served]:
     """The same app in this process, called through httpx's ASGI transport (no socket)."""
     options: dict[str, Any] = {
@@ -307,7 +324,7 @@ async def in_process(
         "orders_topic": f"bench.orders.{name}",
         **settings,
     }
-    app = create_app(ExecutionSettings(**options))
+    app = create_app(ExecutionSettings(**options), batch_writer=batch_writer)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(

@@ -9,7 +9,7 @@ the embedded broker (or ``--bootstrap``):
   answering at commit (``EXECUTION_PUBLISH_WAIT_MS=0``) and with the default publish wait
   (the answer waits for the broker's acks so ``sentTimestamp`` is filled); the bulk path
   in-process through httpx's ASGI transport; the original's path
-  (``EXECUTION_BATCH_STRATEGY=sequential``, HTTP); and the floor: the same rows written
+  (:mod:`tranche.bench._sequential_server`, HTTP); and the floor: the same rows written
   with asyncpg alone (reserve ids, COPY, commit). The contenders take turns, and after
   each bulk sample the bench waits for the outbox to drain, so every sample starts idle.
 * **concurrency** — N clients each posting ``--batches-per-client`` 1 000-item batches to
@@ -42,6 +42,7 @@ import orjson
 import typer
 
 from tranche.bench._execution_load import (
+    SERVE_SEQUENTIAL,
     Floor,
     OutboxProbe,
     Served,
@@ -244,7 +245,7 @@ async def run(
                 for label in ("http", "wait", "old", "asgi"):
                     urls[label] = await stack.enter_async_context(scratch_database(dsn, label))
                 say("starting three execution services (tranche serve) …")
-                common = {"max_batch_size": largest}
+                common: dict[str, Any] = {"max_batch_size": largest}
                 http, wait, old = await asyncio.gather(
                     stack.enter_async_context(
                         served("http", urls["http"], bootstrap, work, publish_wait_ms=0, **common)
@@ -258,7 +259,7 @@ async def run(
                             urls["old"],
                             bootstrap,
                             work,
-                            batch_strategy="sequential",
+                            command=SERVE_SEQUENTIAL,
                             **common,
                         )
                     ),

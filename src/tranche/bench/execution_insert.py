@@ -11,7 +11,7 @@ indexes included):
   asyncpg ``copy_records_to_table`` / sqlite3 ``executemany``).
 * **HTTP batch** — ``POST /api/v1/executions/batch`` with ``--batch`` items through
   the whole service in-process (validation, insert, events, response): the original's
-  path (``batch_strategy=sequential``), rows one by one through the outbox
+  path (the sequential writer, injected), rows one by one through the outbox
   (``insert_method=row``) and the bulk path (``auto``); executions/s. The publish wait
   is 0 so the broker's latency is not what is measured (the relay still runs).
 
@@ -47,6 +47,7 @@ from tranche.core.migrations import upgrade
 from tranche.core.settings import KafkaSettings, PoolSettings
 from tranche.execution.app import create_app
 from tranche.execution.bulk_insert import NewRow, insert_rows
+from tranche.execution.sequential import sequential_writer
 from tranche.execution.settings import ExecutionSettings
 
 __all__ = ["main", "markdown", "register", "run"]
@@ -201,7 +202,7 @@ async def _http(
     async with contextlib.AsyncExitStack() as stack:
         clients: dict[str, httpx.AsyncClient] = {}
         variants: dict[str, dict[str, Any]] = {
-            "sequential": {"batch_strategy": "sequential"},
+            "sequential": {},
             "row": {"insert_method": "row"},
             "auto": {},
         }
@@ -215,7 +216,8 @@ async def _http(
                 max_batch_size=max(batch, 100),
                 **options,
             )
-            app = create_app(settings)
+            writer = sequential_writer if method == "sequential" else None
+            app = create_app(settings, batch_writer=writer)
             await stack.enter_async_context(app.router.lifespan_context(app))
             clients[method] = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b")
@@ -347,7 +349,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines += [
         "",
         "Executions per second, validation, insert, events and response included. "
-        "*sequential* is `EXECUTION_BATCH_STRATEGY=sequential`, the original's path: one "
+        "*sequential* is the original's path (the sequential writer, injected): one "
         "transaction, one INSERT and one awaited Kafka send per item. *row* and *auto* write "
         "events through the outbox; publish wait 0 (the relay runs beside).",
     ]

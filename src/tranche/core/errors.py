@@ -1,10 +1,20 @@
-"""One JSON error body for every service, in the shape the Spring originals used.
+"""Errors: the domain refusals every service raises, and the one JSON error body.
 
-``{"timestamp", "status", "error", "message", "path", "validationErrors"}`` —
-``validationErrors`` maps each bad field (dotted path) to what is wrong with it.
-Unlike the originals, ``path`` is the plain request path (they sent
-``uri=/api/...``, a Spring ``WebRequest`` quirk) and malformed JSON or bad
-parameter types are 400, not 500.
+Services state a refusal in their own terms — :class:`NotFound`,
+:class:`InvalidInput` naming the field, :class:`Refused`, :class:`Conflict` /
+:class:`VersionConflict`, :class:`DependencyUnavailable` /
+:class:`DependencyFailed` — and never pick an HTTP status. The edge
+(:mod:`tranche.core.http`) maps each kind to its status and body, once, for all
+three apps. This module imports no web framework, so a service module can use
+it and stay free of one (an import-linter contract holds them to it).
+
+The body keeps the Spring originals' shape: ``{"timestamp", "status", "error",
+"message", "path", "validationErrors"}`` — ``validationErrors`` maps each bad
+field (dotted path) to what is wrong with it. Unlike the originals, ``path`` is
+the plain request path (they sent ``uri=/api/...``, a Spring ``WebRequest``
+quirk) and malformed JSON or bad parameter types are 400, not 500.
+:class:`ApiError` remains for code that already speaks HTTP (routes, request
+dependencies) and needs a status of its own (401, 403, 422, 429).
 """
 
 from __future__ import annotations
@@ -13,21 +23,101 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+__all__ = [
+    "ApiError",
+    "Conflict",
+    "DependencyFailed",
+    "DependencyUnavailable",
+    "DomainError",
+    "InvalidInput",
+    "NotFound",
+    "Refused",
+    "VersionConflict",
+    "error_body",
+    "field_path",
+]
 
 from tranche.core.clock import utc_now
-from tranche.core.logging import get_logger
 
-__all__ = ["ApiError", "error_body", "field_path", "install_error_handlers"]
 
-log = get_logger(__name__)
+class DomainError(Exception):
+    """A request the service will not carry out, said in the domain's words.
+
+    ``field`` names the input at fault and ``problem`` what is wrong with it (the
+    caller sees them as ``validationErrors``); ``details`` are facts the caller
+    needs to recover (the current version, the running execution), sent as extra
+    members of the error body under the names given here.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        problem: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.problem = problem if problem is not None else message
+        self.details = dict(details) if details else {}
+
+    @property
+    def fields(self) -> dict[str, str] | None:
+        """``{field: problem}``, or None when no single field is at fault."""
+        return {self.field: self.problem} if self.field else None
+
+
+class NotFound(DomainError):
+    """The thing the request names does not exist."""
+
+
+class InvalidInput(DomainError):
+    """One input is wrong; ``message`` defaults to ``Validation failed: <field> <problem>``."""
+
+    def __init__(
+        self,
+        field: str,
+        problem: str,
+        message: str | None = None,
+        *,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        text = message if message is not None else f"Validation failed: {field} {problem}"
+        super().__init__(text, field=field, problem=problem, details=details)
+
+
+class Refused(DomainError):
+    """A well-formed request the service declines (its state or a peer's verdict)."""
+
+
+class Conflict(DomainError):
+    """The request collides with the current state (a duplicate, a job already running)."""
+
+
+class VersionConflict(Conflict):
+    """The request was made against a version that is no longer current."""
+
+    def __init__(self, message: str, *, current_version: int) -> None:
+        super().__init__(message, details={"currentVersion": current_version})
+        self.current_version = current_version
+
+
+class DependencyUnavailable(DomainError):
+    """Something the service needs cannot be reached now; retrying later may work."""
+
+    def __init__(self, message: str, *, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class DependencyFailed(DomainError):
+    """A peer the service relies on failed the request (answered badly or kept failing)."""
 
 
 class ApiError(Exception):
-    """Raise from a route to answer ``status`` with the uniform body."""
+    """Raise from HTTP-facing code to answer ``status`` with the uniform body."""
 
     def __init__(
         self,
@@ -77,48 +167,3 @@ def field_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
     for p in parts:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out or "body"
-
-
-def _validation_message(err: Mapping[str, Any]) -> str:
-    if err.get("type") == "json_invalid":
-        return f"Malformed JSON: {err.get('ctx', {}).get('error', 'cannot be parsed')}"
-    if err.get("type") == "missing":
-        return "is required"
-    return str(err.get("msg", "is invalid"))
-
-
-async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
-    body = error_body(exc.status, exc.message, request.url.path, exc.validation_errors, exc.extra)
-    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
-
-
-async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    fields: dict[str, str] = {}
-    for err in exc.errors():
-        fields.setdefault(field_path(tuple(err.get("loc", ()))), _validation_message(err))
-    summary = "; ".join(f"{k} {v}" for k, v in fields.items())
-    body = error_body(400, f"Validation failed: {summary}", request.url.path, fields)
-    return JSONResponse(body, status_code=400)
-
-
-async def _on_http(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    body = error_body(exc.status_code, str(exc.detail), request.url.path)
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-
-
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
-    body = error_body(
-        500, "An unexpected error occurred while processing your request", request.url.path
-    )
-    return JSONResponse(body, status_code=500)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _on_api_error)
-    app.add_exception_handler(RequestValidationError, _on_validation)
-    app.add_exception_handler(StarletteHTTPException, _on_http)
-    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,21 +1,19 @@
 """Structured logging (structlog, JSON by default) with a per-request id.
 
-The request id comes from ``X-Request-ID`` when the caller sends one (so a trace
-spans services) and is generated otherwise; it is bound in a contextvar so every
-log line of the request carries it, and echoed in the response header.
+The request id is bound in a contextvar (``merge_contextvars``) so every log
+line of a request carries it; :class:`tranche.core.http.RequestIdMiddleware`
+binds it (this module stays free of the web framework, so domain code can log).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-import uuid
 from typing import Any
 
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RequestIdMiddleware", "configure_logging", "get_logger"]
+__all__ = ["configure_logging", "get_logger"]
 
 _SECRET_KEYS = ("password", "secret", "token", "authorization", "key")
 
@@ -65,26 +63,3 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     return structlog.stdlib.get_logger(name)
-
-
-class RequestIdMiddleware:
-    """Binds ``request_id`` for the request's log lines and returns it as ``X-Request-ID``."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming[:128] if incoming else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
-            await send(message)
-
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            await self.app(scope, receive, send_with_id)

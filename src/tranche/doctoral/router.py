@@ -2,16 +2,19 @@
 
 Every route needs a user-service token with ROLE_ADMIN (``AdminDep``); the
 trigger is also rate-limited per admin. Paths and field names are the
-original's; where it answered an empty 500 these answer JSON errors.
+original's; where it answered an empty 500 these answer JSON errors. Routes
+take what they need as the ``Annotated`` aliases declared below (``RuntimeDep``,
+``LimiterDep``, ``AdminDep``) and call :mod:`tranche.doctoral.service`.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from tranche.core.errors import ApiError
+from tranche.core.http import from_app_state
 from tranche.doctoral import service
 from tranche.doctoral.auth import AdminDep, TriggerLimiter
 from tranche.doctoral.runtime import Runtime
@@ -26,7 +29,7 @@ from tranche.doctoral.schemas import (
     JobTriggerResponse,
 )
 
-__all__ = ["router"]
+__all__ = ["LimiterDep", "RuntimeDep", "router"]
 
 MAX_PAGE_SIZE = 100
 #: Execution ids are signed 64-bit in batchdb; a larger one is a bad request, not a 500.
@@ -48,6 +51,10 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+LimiterDep = Annotated[TriggerLimiter, Depends(from_app_state("trigger_limiter"))]
+
+
 @router.post(
     "/{jobName}/run",
     summary="Trigger a batch job manually",
@@ -62,6 +69,8 @@ def _runtime(request: Request) -> Runtime:
 )
 async def run_job(
     request: Request,
+    runtime: RuntimeDep,
+    limiter: LimiterDep,
     admin: AdminDep,
     job_name: Annotated[str, Path(alias="jobName", max_length=100, examples=["tokenCleanupJob"])],
     dry_run: Annotated[
@@ -69,9 +78,7 @@ async def run_job(
         Query(alias="dryRun", description="Find and report only, change nothing (jobs that can)"),
     ] = False,
 ) -> JobTriggerResponse:
-    runtime = _runtime(request)
     if job_name in runtime.specs:
-        limiter: TriggerLimiter = request.app.state.trigger_limiter
         try:
             await limiter.hit(admin.email)
         except ApiError as refused:
@@ -88,8 +95,8 @@ async def run_job(
     response_model=list[JobInfo],
     response_model_by_alias=True,
 )
-async def list_jobs(request: Request, _admin: AdminDep) -> list[JobInfo]:
-    return await service.list_jobs(_runtime(request))
+async def list_jobs(runtime: RuntimeDep, _admin: AdminDep) -> list[JobInfo]:
+    return await service.list_jobs(runtime)
 
 
 @router.get(
@@ -98,8 +105,8 @@ async def list_jobs(request: Request, _admin: AdminDep) -> list[JobInfo]:
     response_model=GlobalStats,
     response_model_by_alias=True,
 )
-async def stats(request: Request, _admin: AdminDep) -> GlobalStats:
-    return await service.global_stats(_runtime(request))
+async def stats(runtime: RuntimeDep, _admin: AdminDep) -> GlobalStats:
+    return await service.global_stats(runtime)
 
 
 @router.get(
@@ -110,11 +117,11 @@ async def stats(request: Request, _admin: AdminDep) -> GlobalStats:
     responses={404: {"description": "No such execution"}},
 )
 async def execution(
-    request: Request,
+    runtime: RuntimeDep,
     _admin: AdminDep,
     execution_id: ExecutionId,
 ) -> JobExecutionDetailDTO:
-    return await service.execution_detail(_runtime(request), execution_id)
+    return await service.execution_detail(runtime, execution_id)
 
 
 @router.post(
@@ -129,10 +136,11 @@ async def execution(
 )
 async def restart(
     request: Request,
+    runtime: RuntimeDep,
     admin: AdminDep,
     execution_id: ExecutionId,
 ) -> JobRestartResponse:
-    return await service.restart_execution(_runtime(request), execution_id, admin, request.url.path)
+    return await service.restart_execution(runtime, execution_id, admin, request.url.path)
 
 
 @router.post(
@@ -147,10 +155,11 @@ async def restart(
 )
 async def abandon(
     request: Request,
+    runtime: RuntimeDep,
     admin: AdminDep,
     execution_id: ExecutionId,
 ) -> JobAbandonResponse:
-    return await service.abandon_execution(_runtime(request), execution_id, admin, request.url.path)
+    return await service.abandon_execution(runtime, execution_id, admin, request.url.path)
 
 
 @router.post(
@@ -165,10 +174,11 @@ async def abandon(
 )
 async def stop(
     request: Request,
+    runtime: RuntimeDep,
     admin: AdminDep,
     execution_id: ExecutionId,
 ) -> JobStopResponse:
-    return await service.stop_execution(_runtime(request), execution_id, admin, request.url.path)
+    return await service.stop_execution(runtime, execution_id, admin, request.url.path)
 
 
 @router.get(
@@ -179,14 +189,13 @@ async def stop(
     responses={404: {"description": "Unknown job"}},
 )
 async def executions(
-    request: Request,
+    runtime: RuntimeDep,
     response: Response,
     _admin: AdminDep,
     job_name: Annotated[str, Path(alias="jobName", max_length=100)],
     page: Annotated[int, Query(ge=0, le=1_000_000, description="Zero-based page")] = 0,
     size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 20,
 ) -> list[JobExecutionDTO]:
-    runtime = _runtime(request)
     found = await service.execution_page(runtime, job_name, page, size)
     response.headers["X-Total-Count"] = str(await service.execution_total(runtime, job_name))
     return found

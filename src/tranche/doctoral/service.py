@@ -1,14 +1,16 @@
 """What the admin API does, as plain functions over the :class:`Runtime` (routes stay thin).
 
-Every engine refusal becomes a clear JSON error: unknown job or execution → 404,
-a job already running → 409 (the original answered an empty 500), stopping an
-execution that is not running → 400 (as the original).
+Every engine refusal becomes a domain error, which the HTTP edge answers as clear
+JSON: unknown job or execution → :class:`NotFound` (404), a job already running →
+:class:`Conflict` (409; the original answered an empty 500), stopping an execution
+that is not running → :class:`Refused` (400, as the original).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Protocol
 
 from tranche.batch import (
     BatchStatus,
@@ -20,10 +22,9 @@ from tranche.batch import (
     NoSuchJobExecutionError,
     StepExecution,
 )
-from tranche.core.errors import ApiError
+from tranche.core.errors import Conflict, InvalidInput, NotFound, Refused
 from tranche.doctoral import history
 from tranche.doctoral.audit import AuditEvent, AuditEventType
-from tranche.doctoral.auth import Principal
 from tranche.doctoral.jobs import monthly_report
 from tranche.doctoral.jobs.common import counts_of
 from tranche.doctoral.listeners import TRIGGERED_BY, estimated_total, failure_traceback
@@ -46,6 +47,7 @@ from tranche.doctoral.schemas import (
 )
 
 __all__ = [
+    "Caller",
     "abandon_execution",
     "execution_detail",
     "execution_page",
@@ -60,10 +62,23 @@ __all__ = [
 ]
 
 
+class Caller(Protocol):
+    """Who asks, as the audit log records them (``auth.Principal`` in the API)."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def role_list(self) -> str: ...
+    @property
+    def ip_address(self) -> str | None: ...
+    @property
+    def user_agent(self) -> str | None: ...
+
+
 def _known_job(runtime: Runtime, job_name: str) -> None:
     if job_name not in runtime.specs:
         known = ", ".join(sorted(runtime.specs))
-        raise ApiError(404, f"Unknown job '{job_name}' (known jobs: {known})")
+        raise NotFound(f"Unknown job '{job_name}' (known jobs: {known})")
 
 
 def to_dto(execution: JobExecution) -> JobExecutionDTO:
@@ -88,7 +103,7 @@ def to_dto(execution: JobExecution) -> JobExecutionDTO:
 
 
 async def record_refused_trigger(
-    runtime: Runtime, job_name: str, who: Principal, path: str, reason: str
+    runtime: Runtime, job_name: str, who: Caller, path: str, reason: str
 ) -> None:
     """Audit a trigger refused before it reached the engine (rate limit)."""
     await runtime.audit.record(
@@ -108,11 +123,13 @@ async def record_refused_trigger(
 
 
 async def trigger(
-    runtime: Runtime, job_name: str, who: Principal, path: str, dry_run: bool = False
+    runtime: Runtime, job_name: str, who: Caller, path: str, dry_run: bool = False
 ) -> JobTriggerResponse:
     _known_job(runtime, job_name)
     if dry_run and not runtime.spec(job_name).supports_dry_run:
-        raise ApiError(400, f"dryRun: job '{job_name}' has no dry run")
+        raise InvalidInput(
+            "dryRun", f"job '{job_name}' has no dry run", f"dryRun: job '{job_name}' has no dry run"
+        )
     event = AuditEvent(
         AuditEventType.MANUAL_TRIGGER,
         "RUN",
@@ -129,11 +146,10 @@ async def trigger(
         execution_id = await runtime.start(job_name, who.email, extra=extra)
     except JobExecutionAlreadyRunningError as exc:
         await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
-        raise ApiError(
-            409,
+        raise Conflict(
             f"Job '{job_name}' is already running"
             + (f" (execution {exc.execution_id})" if exc.execution_id else ""),
-            extra={"executionId": exc.execution_id},
+            details={"executionId": exc.execution_id},
         ) from None
     await runtime.audit.record(replace(event, execution_id=execution_id))
     execution = await runtime.repository.require_job_execution(execution_id)
@@ -176,7 +192,7 @@ async def execution_page(
 
 
 async def stop_execution(
-    runtime: Runtime, execution_id: int, who: Principal, path: str
+    runtime: Runtime, execution_id: int, who: Caller, path: str
 ) -> JobStopResponse:
     event = AuditEvent(
         AuditEventType.JOB_STOP,
@@ -195,11 +211,11 @@ async def stop_execution(
             raise NoSuchJobExecutionError(execution_id)
         status = await runtime.launcher.stop(execution_id)
     except NoSuchJobExecutionError:
-        raise ApiError(404, f"No job execution with id {execution_id}") from None
+        raise NotFound(f"No job execution with id {execution_id}") from None
     except JobExecutionNotRunningError as exc:
         await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
-        raise ApiError(
-            400, f"Job execution {execution_id} is not running (status {exc.status})"
+        raise Refused(
+            f"Job execution {execution_id} is not running (status {exc.status})"
         ) from None
     await runtime.audit.record(replace(event, job_name=execution.job_name, details=status.value))
     message = (
@@ -290,7 +306,7 @@ async def execution_detail(runtime: Runtime, execution_id: int) -> JobExecutionD
     for the monthly report, the mail recipient by recipient."""
     execution = await runtime.repository.get_job_execution(execution_id)
     if execution is None or execution.job_name not in runtime.specs:
-        raise ApiError(404, f"No job execution with id {execution_id}")
+        raise NotFound(f"No job execution with id {execution_id}")
     dto = to_dto(execution)
     dto.report_deliveries = await _report_deliveries(runtime, execution)
     return JobExecutionDetailDTO(
@@ -307,7 +323,7 @@ async def execution_total(runtime: Runtime, job_name: str) -> int:
 
 
 def _operator_event(
-    kind: AuditEventType, action: str, execution_id: int, who: Principal, path: str
+    kind: AuditEventType, action: str, execution_id: int, who: Caller, path: str
 ) -> AuditEvent:
     return AuditEvent(
         kind,
@@ -325,12 +341,12 @@ def _operator_event(
 async def _known_execution(runtime: Runtime, execution_id: int) -> JobExecution:
     execution = await runtime.repository.get_job_execution(execution_id)
     if execution is None or execution.job_name not in runtime.specs:
-        raise ApiError(404, f"No job execution with id {execution_id}")
+        raise NotFound(f"No job execution with id {execution_id}")
     return execution
 
 
 async def restart_execution(
-    runtime: Runtime, execution_id: int, who: Principal, path: str
+    runtime: Runtime, execution_id: int, who: Caller, path: str
 ) -> JobRestartResponse:
     """Restart a FAILED or STOPPED execution from its last committed chunk (409 otherwise)."""
     event = _operator_event(AuditEventType.JOB_RESTART, "RESTART", execution_id, who, path)
@@ -340,22 +356,20 @@ async def restart_execution(
         new_id = await runtime.launcher.restart(execution_id)
     except JobExecutionAlreadyRunningError as exc:
         await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
-        raise ApiError(
-            409,
+        raise Conflict(
             f"Job '{execution.job_name}' is running (execution {exc.execution_id or '?'}): "
             "stop it, or wait for its end, before restarting",
-            extra={"executionId": exc.execution_id},
+            details={"executionId": exc.execution_id},
         ) from None
     except (JobRestartError, JobInstanceAlreadyCompleteError) as exc:
         await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
         status = await runtime.repository.job_status(execution_id)
         if status.is_running:
-            raise ApiError(
-                409,
+            raise Conflict(
                 f"Job execution {execution_id} is running ({status.value}): stop it, or wait "
                 "for its end, before restarting",
             ) from None
-        raise ApiError(409, f"Job execution {execution_id} cannot be restarted: {exc}") from None
+        raise Conflict(f"Job execution {execution_id} cannot be restarted: {exc}") from None
     await runtime.audit.record(replace(event, details=f"restarted as execution {new_id}"))
     started = await runtime.repository.require_job_execution(new_id)
     return JobRestartResponse(
@@ -371,7 +385,7 @@ async def restart_execution(
 
 
 async def abandon_execution(
-    runtime: Runtime, execution_id: int, who: Principal, path: str
+    runtime: Runtime, execution_id: int, who: Caller, path: str
 ) -> JobAbandonResponse:
     """Mark a STOPPED or FAILED execution ABANDONED: it will never be restarted."""
     event = _operator_event(AuditEventType.JOB_ABANDON, "ABANDON", execution_id, who, path)
@@ -381,13 +395,12 @@ async def abandon_execution(
         abandoned = await runtime.launcher.abandon(execution_id)
     except JobExecutionAlreadyRunningError as exc:
         await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
-        raise ApiError(
-            409,
+        raise Conflict(
             f"Job execution {execution_id} is running: stop it first, then abandon it",
         ) from None
     except JobRestartError as exc:
         await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
-        raise ApiError(409, f"Job execution {execution_id} cannot be abandoned: {exc}") from None
+        raise Conflict(f"Job execution {execution_id} cannot be abandoned: {exc}") from None
     await runtime.audit.record(event)
     return JobAbandonResponse(
         execution_id=execution_id,

@@ -6,6 +6,11 @@ stops them (and closes the database) on shutdown. Outbound HTTP goes through
 injected ``httpx.AsyncClient``s so tests hand in a transport (or another service's
 ASGI app). The schema is not migrated here: ``tranche serve`` migrates the embedded
 SQLite database, ``tranche db upgrade execution`` a production one.
+
+Batches are written by the bulk :class:`BatchWriter`. A benchmark may pass
+``batch_writer``, a factory of another :class:`AlternativeWriter` (the original's
+sequential path, :mod:`tranche.execution.sequential`), to measure the bulk path
+against it; nothing in production does.
 """
 
 from __future__ import annotations
@@ -16,20 +21,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from tranche import __version__
 from tranche.core.clock import utc_now
 from tranche.core.db import Database, PoolCollector
-from tranche.core.errors import error_body
 from tranche.core.health import Health
 from tranche.core.http import AppParts
 from tranche.core.http import create_app as create_http_app
@@ -48,14 +49,21 @@ from tranche.execution.events import sent_hook
 from tranche.execution.metrics import ExecutionMetrics
 from tranche.execution.models import idempotency as idempotency_table
 from tranche.execution.router import ExecutionDeps, build_router
-from tranche.execution.sequential import SequentialWriter
-from tranche.execution.service import ExecutionService
+from tranche.execution.service import ExecutionService, ItemWriter
 from tranche.execution.settings import ExecutionSettings
 from tranche.execution.sizing import ChunkSizer, InsertGate, default_concurrency
 from tranche.execution.topics import TopicProvisioner
 from tranche.execution.validation import Rules
 
-__all__ = ["SPEC", "ExecutionParts", "create_app", "demo_overrides"]
+__all__ = [
+    "SPEC",
+    "AlternativeWriter",
+    "ExecutionParts",
+    "WriterFactory",
+    "WriterParts",
+    "create_app",
+    "demo_overrides",
+]
 
 log = get_logger(__name__)
 PURGE_INTERVAL_S = 600.0
@@ -78,10 +86,27 @@ class ExecutionParts:
     deps: ExecutionDeps
 
 
-async def _db_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.error("database_unavailable", path=request.url.path, error=type(exc).__name__)
-    body = error_body(503, "The database is unavailable; retry later", request.url.path)
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+@dataclass(frozen=True)
+class WriterParts:
+    """What a :data:`WriterFactory` may build its writer from."""
+
+    settings: ExecutionSettings
+    db: Database
+    security: SecurityClient
+    bulk: BatchWriter
+    clock: Callable[[], datetime]
+
+
+class AlternativeWriter(ItemWriter, Protocol):
+    """A batch writer that replaces the bulk one (benchmarks); closed with the app."""
+
+    #: Shown as ``batchStrategy`` in ``/actuator/info``.
+    strategy: str
+
+    async def aclose(self) -> None: ...
+
+
+WriterFactory = Callable[[WriterParts], AlternativeWriter]
 
 
 def create_app(
@@ -91,9 +116,11 @@ def create_app(
     security_http: httpx.AsyncClient | None = None,
     trade_http: httpx.AsyncClient | None = None,
     clock: Callable[[], datetime] | None = None,
+    batch_writer: WriterFactory | None = None,
 ) -> FastAPI:
     """Build the app. ``http`` serves both peers unless ``security_http``/``trade_http``
-    are given; clients passed in are not closed by the app."""
+    are given; clients passed in are not closed by the app. ``batch_writer`` replaces
+    the bulk path for batch requests (benchmarks only)."""
     now = clock or utc_now
     registry = CollectorRegistry()
     metrics = ExecutionMetrics(registry)
@@ -169,17 +196,10 @@ def create_app(
         ),
         clock=now,
     )
-    sequential = None
-    if settings.batch_strategy == "sequential":
-        log.warning("sequential_batch_strategy", note="the original's path, benchmarks only")
-        sequential = SequentialWriter(
-            db,
-            settings.kafka,
-            security=security,
-            topic=settings.orders_topic,
-            type_id=settings.kafka_type_id,
-            clock=now,
-        )
+    alternative = None
+    if batch_writer is not None:
+        alternative = batch_writer(WriterParts(settings, db, security, writer, now))
+        log.warning("alternative_batch_writer", strategy=alternative.strategy)
     rules = Rules(settings.allowed_trade_types, settings.allowed_statuses)
     service = ExecutionService(
         db,
@@ -190,7 +210,7 @@ def create_app(
         relay=relay,
         deliverer=deliverer,
         publish_wait_s=settings.publish_wait_ms / 1000,
-        sequential=sequential,
+        batch_writer=alternative,
         clock=now,
     )
     parts = ExecutionParts(
@@ -251,8 +271,8 @@ def create_app(
             if deliverer is not None:
                 await deliverer.stop()
             await relay.stop()
-            if sequential is not None:
-                await sequential.close()
+            if alternative is not None:
+                await alternative.aclose()
             if topics is not None:
                 await topics.stop()
             if owned_http is not None:
@@ -267,7 +287,7 @@ def create_app(
         return {
             "execution": {
                 "database": db.dialect,
-                "batchStrategy": settings.batch_strategy,
+                "batchStrategy": alternative.strategy if alternative else "bulk",
                 "insertMethod": writer.method,
                 "chunkSize": writer.sizer.size(),
                 "maxBatchSize": settings.max_batch_size,
@@ -302,8 +322,6 @@ def create_app(
             allow_headers=["*"],
             expose_headers=["Location", "Idempotent-Replayed", "X-Request-ID", "Retry-After"],
         )
-    for exc_type in (OperationalError, InterfaceError, PoolTimeoutError):
-        app.add_exception_handler(exc_type, _db_unavailable)
     app.state.execution = parts
     return app
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -52,6 +52,7 @@ from tranche.execution.validation import Invalid, NewExecution
 __all__ = [
     "BatchWriter",
     "Checkpoint",
+    "ChunkOutcome",
     "ItemResult",
     "db_error_message",
     "is_row_error",
@@ -81,9 +82,34 @@ class ItemResult:
         return self.dto is not None
 
 
-#: A chunk's outcome: (request index, DTO) of the created rows, messages of the refused
-#: ones by request index, the created rows' event ids, and the checkpoint state.
-_Outcome = tuple[list[tuple[int, dict[str, Any]]], dict[str, str], list[str], dict[str, Any]]
+@dataclass(frozen=True)
+class _Request:
+    """What every chunk of one :meth:`BatchWriter.create` call shares.
+
+    ``results`` (by request index) and ``done`` (the cumulative checkpoint state:
+    ``created`` / ``failed`` by request index) are filled in as chunks finish.
+    """
+
+    received: datetime
+    tickers: Mapping[str, str | None]
+    results: list[ItemResult]
+    done: dict[str, dict[str, Any]]
+    checkpoint: Checkpoint | None
+
+
+@dataclass(frozen=True)
+class ChunkOutcome:
+    """One chunk's outcome, as committed with its rows."""
+
+    #: (request index, ExecutionDTO) of the rows created.
+    created: list[tuple[int, dict[str, Any]]]
+    #: The database's message for each refused row, by request index (as text).
+    failed: dict[str, str]
+    #: The outbox event id of each created row, in ``created`` order.
+    event_ids: list[str]
+    #: The checkpoint state after this chunk (everything done so far).
+    state: dict[str, Any]
+
 
 _ZERO = orjson.Fragment(b"0.00000000")
 
@@ -217,7 +243,7 @@ class BatchWriter:
         tickers = await self.security.tickers_for(security_ids) if security_ids else {}
         if done["created"]:
             await self._load_created(results, done["created"], tickers)
-        received = self.clock()
+        request = _Request(self.clock(), tickers, results, done, checkpoint)
         chunks = self._chunks(todo)
         # A checkpoint is cumulative (each chunk records everything done so far), so an
         # idempotent request writes its chunks one after another; so do methods that
@@ -228,7 +254,7 @@ class BatchWriter:
 
         async def worker() -> None:
             for chunk, turn in chunks:
-                await self._chunk(chunk, received, tickers, results, done, checkpoint, turn)
+                await self._chunk(request, chunk, turn)
 
         if workers == 1:
             await worker()
@@ -277,29 +303,15 @@ class BatchWriter:
                 results[int(index)].message = "Execution was created but can no longer be read"
 
     async def _chunk(
-        self,
-        chunk: list[tuple[int, NewExecution]],
-        received: datetime,
-        tickers: dict[str, str | None],
-        results: list[ItemResult],
-        done: dict[str, dict[str, Any]],
-        checkpoint: Checkpoint | None,
-        turn: _Turn,
+        self, request: _Request, chunk: list[tuple[int, NewExecution]], turn: _Turn
     ) -> None:
         try:
-            await self._write(chunk, received, tickers, results, done, checkpoint, turn)
+            await self._write(request, chunk, turn)
         finally:
             turn.taken.set()  # a chunk that never reserved (fallback, error) frees the next
 
     async def _write(
-        self,
-        chunk: list[tuple[int, NewExecution]],
-        received: datetime,
-        tickers: dict[str, str | None],
-        results: list[ItemResult],
-        done: dict[str, dict[str, Any]],
-        checkpoint: Checkpoint | None,
-        turn: _Turn,
+        self, request: _Request, chunk: list[tuple[int, NewExecution]], turn: _Turn
     ) -> None:
         rows = [
             NewRow(
@@ -309,7 +321,7 @@ class BatchWriter:
                 security_id=item.security_id,
                 quantity=item.quantity,
                 limit_price=item.limit_price,
-                received_timestamp=received,
+                received_timestamp=request.received,
                 trade_service_execution_id=item.trade_service_execution_id,
             )
             for _, item in chunk
@@ -334,23 +346,18 @@ class BatchWriter:
                         if not is_row_error(exc):
                             raise
                         raise _Refused(exc) from exc
-                    outcome = await self._record(
-                        session, indexes, rows, ids, tickers, done, checkpoint
-                    )
+                    outcome = await self._record(session, request, indexes, rows, ids)
             except _Refused as refused:
-                outcome = await self._fallback(
-                    refused.error, indexes, rows, tickers, done, checkpoint
-                )
+                outcome = await self._fallback(request, refused.error, indexes, rows)
             elapsed = time.perf_counter() - start
-        created, failed, event_ids, state = outcome
         if self.backlog is not None:
-            self.backlog.added(len(event_ids))
-        done.update(state)
-        for (index, dto), event_id in zip(created, event_ids, strict=True):
-            results[index].dto = dto
-            results[index].event_id = event_id
-        for index_text, message in failed.items():
-            results[int(index_text)].message = message
+            self.backlog.added(len(outcome.event_ids))
+        request.done.update(outcome.state)
+        for (index, dto), event_id in zip(outcome.created, outcome.event_ids, strict=True):
+            request.results[index].dto = dto
+            request.results[index].event_id = event_id
+        for index_text, message in outcome.failed.items():
+            request.results[int(index_text)].message = message
         self.metrics.chunk_duration.labels(self.method).observe(elapsed)
         self.metrics.chunk_rows.observe(len(rows))
         self.metrics.chunk_size.set(self.sizer.observe(len(rows), elapsed, self.pool_load()))
@@ -358,13 +365,11 @@ class BatchWriter:
     async def _record(
         self,
         session: AsyncSession,
+        request: _Request,
         indexes: list[int],
         rows: list[NewRow],
         outcomes: list[int | str],
-        tickers: dict[str, str | None],
-        done: dict[str, dict[str, Any]],
-        checkpoint: Checkpoint | None,
-    ) -> _Outcome:
+    ) -> ChunkOutcome:
         """The chunk's events and checkpoint, in the transaction of its rows."""
         created: list[tuple[int, dict[str, Any]]] = []
         failed: dict[str, str] = {}
@@ -372,26 +377,21 @@ class BatchWriter:
             if isinstance(outcome, str):
                 failed[str(index)] = outcome
             else:
-                created.append((index, new_dto(row, outcome, tickers.get(row.security_id))))
+                ticker = request.tickers.get(row.security_id)
+                created.append((index, new_dto(row, outcome, ticker)))
         events = [order_event(self.topic, self.type_id, dto) for _, dto in created]
         event_ids = await enqueue_many(session, events)
         state = {
-            "created": done["created"] | {str(i): dto["id"] for i, dto in created},
-            "failed": done["failed"] | failed,
+            "created": request.done["created"] | {str(i): dto["id"] for i, dto in created},
+            "failed": request.done["failed"] | failed,
         }
-        if checkpoint is not None:
-            await checkpoint(session, state)
-        return created, failed, event_ids, state
+        if request.checkpoint is not None:
+            await request.checkpoint(session, state)
+        return ChunkOutcome(created, failed, event_ids, state)
 
     async def _fallback(
-        self,
-        error: DBAPIError,
-        indexes: list[int],
-        rows: list[NewRow],
-        tickers: dict[str, str | None],
-        done: dict[str, dict[str, Any]],
-        checkpoint: Checkpoint | None,
-    ) -> _Outcome:
+        self, request: _Request, error: DBAPIError, indexes: list[int], rows: list[NewRow]
+    ) -> ChunkOutcome:
         """The bulk statement was refused: the rows one by one in a new transaction, so
         that only the bad ones fail (each in a savepoint on PostgreSQL)."""
         if len(rows) > 1:
@@ -412,7 +412,7 @@ class BatchWriter:
                     if not is_row_error(exc):
                         raise
                     outcomes.append(db_error_message(exc))
-            return await self._record(session, indexes, rows, outcomes, tickers, done, checkpoint)
+            return await self._record(session, request, indexes, rows, outcomes)
 
     @property
     def _method(self) -> str:

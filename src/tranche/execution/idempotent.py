@@ -30,9 +30,17 @@ from tranche.core.idempotency import (
     validate_key,
 )
 from tranche.core.logging import get_logger
+from tranche.execution.bulk_create import Checkpoint
 from tranche.execution.metrics import ExecutionMetrics
 
-__all__ = ["REPLAY_HEADER", "Rendered", "Work", "request_fingerprint", "run_idempotent"]
+__all__ = [
+    "REPLAY_HEADER",
+    "Checkpoint",
+    "Rendered",
+    "Work",
+    "request_fingerprint",
+    "run_idempotent",
+]
 
 REPLAY_HEADER = "Idempotent-Replayed"
 log = get_logger(__name__)
@@ -47,7 +55,6 @@ class Rendered:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-Checkpoint = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 Work = Callable[[dict[str, Any] | None, Checkpoint | None], Awaitable[Rendered]]
 
 

@@ -1,7 +1,9 @@
 """HTTP routes of ``/api/v1`` (reference A4): parse, call the service, render.
 
 Bodies are read raw and decoded with exact decimals (see :func:`parse_json`), so
-malformed JSON is a 400 naming the body and a quantity keeps every digit.
+malformed JSON is a 400 naming the body and a quantity keeps every digit. The
+service answers with domain results; the status codes (201 / 207 / 400 of a batch,
+``Location`` of a create) are chosen here.
 """
 
 from __future__ import annotations
@@ -10,9 +12,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
-from tranche.core.errors import ApiError
+from tranche.core.errors import InvalidInput
+from tranche.core.http import from_app_state
 from tranche.core.idempotency import IdempotencyStore
-from tranche.execution.idempotent import Rendered, request_fingerprint, run_idempotent
+from tranche.execution.idempotent import (
+    Checkpoint,
+    Rendered,
+    request_fingerprint,
+    run_idempotent,
+)
 from tranche.execution.schemas import (
     BatchResponseOut,
     ExecutionOut,
@@ -23,11 +31,13 @@ from tranche.execution.schemas import (
     dumps,
     parse_json,
 )
-from tranche.execution.service import ExecutionService, ListParams
+from tranche.execution.service import BatchOutcome, BatchStatus, ExecutionService, ListParams
 
-__all__ = ["ExecutionDeps", "build_router"]
+__all__ = ["ExecutionDep", "ExecutionDeps", "batch_response", "build_router", "created_response"]
 
 JSON = "application/json"
+#: Reference A7: all created → 201, some → 207, none → 400 (the body says which failed).
+BATCH_STATUS_CODES: dict[BatchStatus, int] = {"SUCCESS": 201, "PARTIAL_SUCCESS": 207, "FAILED": 400}
 BATCH_SCOPE = "POST /api/v1/executions/batch"
 CREATE_SCOPE = "POST /api/v1/executions"
 
@@ -43,12 +53,7 @@ class ExecutionDeps:
         self.max_batch_size = max_batch_size
 
 
-def _deps(request: Request) -> ExecutionDeps:
-    deps: ExecutionDeps = request.app.state.execution.deps
-    return deps
-
-
-Deps = Annotated[ExecutionDeps, Depends(_deps)]
+ExecutionDep = Annotated[ExecutionDeps, Depends(from_app_state("execution", "deps"))]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -64,9 +69,7 @@ async def _body(request: Request) -> Any:
     try:
         return parse_json(await request.body())
     except MalformedJson as exc:
-        raise ApiError(
-            400, f"Malformed JSON: {exc}", validation_errors={"body": "malformed JSON"}
-        ) from None
+        raise InvalidInput("body", "malformed JSON", f"Malformed JSON: {exc}") from None
 
 
 def _fingerprint(scope: str, body: Any, key: str | None) -> str:
@@ -78,6 +81,32 @@ def _respond(rendered: Rendered) -> Response:
     return Response(rendered.body, rendered.status, rendered.headers, media_type=JSON)
 
 
+def batch_response(outcome: BatchOutcome) -> Rendered:
+    """The BatchExecutionResponseDTO of a batch (reference A7) and its status code."""
+    body = {
+        "status": outcome.status,
+        "message": outcome.message,
+        "totalRequested": len(outcome.results),
+        "successful": outcome.succeeded,
+        "failed": outcome.failed,
+        "results": [
+            {
+                "requestIndex": r.index,
+                "status": "SUCCESS" if r.ok else "FAILED",
+                "message": r.message,
+                "execution": r.dto,
+            }
+            for r in outcome.results
+        ],
+    }
+    return Rendered(BATCH_STATUS_CODES[outcome.status], dumps(body))
+
+
+def created_response(dto: dict[str, Any]) -> Rendered:
+    """201 with the ExecutionDTO and where to read it again."""
+    return Rendered(201, dumps(dto), {"Location": f"/api/v1/execution/{dto['id']}"})
+
+
 def _post_schema() -> dict[str, Any]:
     return ExecutionPostIn.model_json_schema()
 
@@ -86,7 +115,7 @@ def _batch_items(body: Any, maximum: int) -> list[Any]:
     """The ``executions`` list, or a 400 for a request that is invalid as a whole."""
     if not isinstance(body, dict):
         message = "Request body must be a JSON object with an 'executions' list"
-        raise ApiError(400, message, validation_errors={"body": message})
+        raise InvalidInput("body", message, message)
     items = body.get("executions")
     problem = None
     if items is None:
@@ -98,11 +127,7 @@ def _batch_items(body: Any, maximum: int) -> list[Any]:
     elif len(items) > maximum:
         problem = f"Maximum {maximum} executions allowed per batch"
     if problem:
-        raise ApiError(
-            400,
-            f"Validation failed: executions {problem}",
-            validation_errors={"executions": problem},
-        )
+        raise InvalidInput("executions", problem)
     return items  # type: ignore[return-value]
 
 
@@ -116,7 +141,7 @@ def build_router() -> APIRouter:
         responses={400: {"description": "Bad parameter (named in validationErrors)"}},
     )
     async def list_executions(
-        deps: Deps,
+        deps: ExecutionDep,
         offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
         limit: Annotated[int, Query(ge=1, le=100)] = 50,
         executionStatus: Annotated[str | None, Query(max_length=500)] = None,
@@ -139,7 +164,7 @@ def build_router() -> APIRouter:
         response_model=ExecutionOut,
         responses={404: {"description": "No such execution"}},
     )
-    async def get_execution(deps: Deps, execution_id: ExecutionId) -> Response:
+    async def get_execution(deps: ExecutionDep, execution_id: ExecutionId) -> Response:
         return Response(dumps(await deps.service.get(execution_id)), media_type=JSON)
 
     @router.post(
@@ -157,16 +182,20 @@ def build_router() -> APIRouter:
         },
     )
     async def create_execution(
-        deps: Deps, request: Request, idempotency_key: IdempotencyKey = None
+        deps: ExecutionDep, request: Request, idempotency_key: IdempotencyKey = None
     ) -> Response:
         body = await _body(request)
+
+        async def work(resume: dict[str, Any] | None, checkpoint: Checkpoint | None) -> Rendered:
+            return created_response(await deps.service.create_one(body, resume, checkpoint))
+
         rendered = await run_idempotent(
             deps.idempotency,
             deps.service.metrics,
             scope=CREATE_SCOPE,
             key=idempotency_key,
             request_fp=_fingerprint(CREATE_SCOPE, body, idempotency_key),
-            work=lambda resume, checkpoint: deps.service.create_one(body, resume, checkpoint),
+            work=work,
         )
         return _respond(rendered)
 
@@ -202,19 +231,23 @@ def build_router() -> APIRouter:
         },
     )
     async def create_batch(
-        deps: Deps, request: Request, idempotency_key: IdempotencyKey = None
+        deps: ExecutionDep, request: Request, idempotency_key: IdempotencyKey = None
     ) -> Response:
         """201 when every execution was created, 207 when some were, 400 when none was.
         Results are in request order; each failure carries its reason."""
         body = await _body(request)
         items = _batch_items(body, deps.max_batch_size)
+
+        async def work(resume: dict[str, Any] | None, checkpoint: Checkpoint | None) -> Rendered:
+            return batch_response(await deps.service.create_batch(items, resume, checkpoint))
+
         rendered = await run_idempotent(
             deps.idempotency,
             deps.service.metrics,
             scope=BATCH_SCOPE,
             key=idempotency_key,
             request_fp=_fingerprint(BATCH_SCOPE, body, idempotency_key),
-            work=lambda resume, checkpoint: deps.service.create_batch(items, resume, checkpoint),
+            work=work,
         )
         return _respond(rendered)
 
@@ -234,7 +267,7 @@ def build_router() -> APIRouter:
             }
         },
     )
-    async def put_fill(deps: Deps, request: Request, execution_id: ExecutionId) -> Response:
+    async def put_fill(deps: ExecutionDep, request: Request, execution_id: ExecutionId) -> Response:
         """Sets quantityFilled and averagePrice, status PART (below the quantity) or FULL,
         version + 1; the fill is then reported to the trade service in the background."""
         body = await _body(request)

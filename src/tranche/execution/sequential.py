@@ -1,12 +1,15 @@
 """The original's batch path, kept only to measure the new one against (NOT for production).
 
-``EXECUTION_BATCH_STRATEGY=sequential``: the whole batch in one transaction, one
-INSERT per item, and for each item a Kafka send awaited before the next — inside
+Nothing in the service builds it: the benchmarks pass :func:`sequential_writer` to
+``create_app(settings, batch_writer=...)`` (``tranche bench execution`` runs it in a
+server of its own, :mod:`tranche.bench._sequential_server`). The whole batch in one
+transaction, one INSERT per item, and for each item a Kafka send awaited before the next — inside
 the transaction, so an event can be published for a row that then rolls back (the
 original's bug C12), and a slow broker holds every row lock of the batch. A failed
 send is logged and does not change the answer, as in the original. Validation,
 the answer and ``sentTimestamp`` (set after the send) are the same as the bulk
-path's, so benchmarks compare like with like.
+path's, so benchmarks compare like with like. A resumed idempotent request (the
+first attempt died half-way) is finished by the bulk writer, as before.
 """
 
 from __future__ import annotations
@@ -23,30 +26,41 @@ from tranche.core.db import Database
 from tranche.core.logging import get_logger
 from tranche.core.settings import KafkaSettings
 from tranche.execution import repository
-from tranche.execution.bulk_create import Checkpoint, ItemResult, db_error_message, is_row_error
+from tranche.execution.app import WriterParts
+from tranche.execution.bulk_create import (
+    BatchWriter,
+    Checkpoint,
+    ItemResult,
+    db_error_message,
+    is_row_error,
+)
 from tranche.execution.bulk_insert import NewRow, insert_one
 from tranche.execution.clients.security import SecurityClient
 from tranche.execution.events import TYPE_ID_HEADER
 from tranche.execution.schemas import dumps, execution_dto
 from tranche.execution.validation import Invalid, NewExecution
 
-__all__ = ["SequentialWriter"]
+__all__ = ["SequentialWriter", "sequential_writer"]
 
 log = get_logger(__name__)
 
 
 class SequentialWriter:
+    strategy = "sequential"
+
     def __init__(
         self,
         db: Database,
         kafka: KafkaSettings,
         *,
         security: SecurityClient,
+        bulk: BatchWriter,
         topic: str,
         type_id: str,
         clock: Clock = utc_now,
     ) -> None:
         self.db = db
+        self.bulk = bulk
         self.kafka = kafka
         self.security = security
         self.topic = topic
@@ -63,7 +77,7 @@ class SequentialWriter:
                 self._producer = producer
             return self._producer
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
@@ -83,8 +97,14 @@ class SequentialWriter:
         return True
 
     async def create(
-        self, items: Sequence[NewExecution | Invalid], checkpoint: Checkpoint | None = None
+        self,
+        items: Sequence[NewExecution | Invalid],
+        *,
+        resume: dict[str, Any] | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> list[ItemResult]:
+        if resume:
+            return await self.bulk.create(items, resume=resume, checkpoint=checkpoint)
         results = [ItemResult(i) for i in range(len(items))]
         security_ids = {it.security_id for it in items if isinstance(it, NewExecution)}
         tickers = await self.security.tickers_for(security_ids) if security_ids else {}
@@ -137,3 +157,17 @@ class SequentialWriter:
             if result.dto is not None and result.dto["id"] in sent:
                 result.dto["sentTimestamp"] = stamp
         return results
+
+
+def sequential_writer(parts: WriterParts) -> SequentialWriter:
+    """The :data:`~tranche.execution.app.WriterFactory` of the original's path."""
+    settings = parts.settings
+    return SequentialWriter(
+        parts.db,
+        settings.kafka,
+        security=parts.security,
+        bulk=parts.bulk,
+        topic=settings.orders_topic,
+        type_id=settings.kafka_type_id,
+        clock=parts.clock,
+    )

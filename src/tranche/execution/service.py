@@ -1,30 +1,54 @@
 """The execution service's operations, free of HTTP: create (one or a batch), read,
-list, and fill. Routes parse and render; this module decides."""
+list, and fill. Routes parse and render; this module decides.
+
+It answers with domain results (ExecutionDTO dicts, :class:`BatchOutcome`) and
+refuses with the domain errors of :mod:`tranche.core.errors`; the HTTP edge picks
+the status codes. Batches go through an :class:`ItemWriter`: the bulk
+:class:`~tranche.execution.bulk_create.BatchWriter` in production; a benchmark may
+hand the app another (the original's sequential path) to measure against.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from tranche.core.clock import Clock, utc_now
 from tranche.core.db import Database
-from tranche.core.errors import ApiError
+from tranche.core.errors import (
+    DependencyUnavailable,
+    InvalidInput,
+    NotFound,
+    Refused,
+    VersionConflict,
+)
 from tranche.core.logging import get_logger
 from tranche.core.outbox import Relay
 from tranche.execution import repository
 from tranche.execution.bulk_create import BatchWriter, Checkpoint, ItemResult
 from tranche.execution.callbacks import FillDeliverer, enqueue_fill
 from tranche.execution.clients.security import SecurityClient, SecurityServiceUnavailable
-from tranche.execution.idempotent import Rendered
 from tranche.execution.metrics import ExecutionMetrics
 from tranche.execution.repository import SORT_FIELDS, ListQuery
-from tranche.execution.schemas import dumps, execution_dto
-from tranche.execution.sequential import SequentialWriter
-from tranche.execution.validation import Invalid, Rules, validate_fill, validate_item
+from tranche.execution.schemas import execution_dto
+from tranche.execution.validation import (
+    Invalid,
+    NewExecution,
+    Rules,
+    validate_fill,
+    validate_item,
+)
 
-__all__ = ["ExecutionService", "ListParams", "batch_body", "parse_sort"]
+__all__ = [
+    "BatchOutcome",
+    "BatchStatus",
+    "ExecutionService",
+    "ItemWriter",
+    "ListParams",
+    "parse_sort",
+]
 
 log = get_logger(__name__)
 
@@ -45,10 +69,10 @@ def parse_sort(sort_by: str | None) -> list[tuple[str, bool]]:
             out.append((name, descending))
     if unknown:
         valid = ", ".join(SORT_FIELDS)
-        raise ApiError(
-            400,
+        raise InvalidInput(
+            "sortBy",
+            f"unknown field(s): {', '.join(unknown)}",
             f"Invalid sortBy field(s): {', '.join(unknown)}. Valid fields: {valid}",
-            validation_errors={"sortBy": f"unknown field(s): {', '.join(unknown)}"},
         )
     return out or [("id", False)]
 
@@ -71,34 +95,48 @@ class ListParams:
     sort_by: str | None = None
 
 
-def batch_body(results: Sequence[ItemResult]) -> tuple[int, dict[str, Any]]:
-    """HTTP status and BatchExecutionResponseDTO of a batch (reference A7)."""
-    total = len(results)
-    ok = sum(1 for r in results if r.ok)
-    if ok == total:
-        status, code, message = "SUCCESS", 201, "All executions created successfully"
-    elif ok == 0:
-        status, code, message = "FAILED", 400, "All executions failed"
-    else:
-        status, code = "PARTIAL_SUCCESS", 207
-        message = f"{ok} of {total} executions created successfully"
-    body = {
-        "status": status,
-        "message": message,
-        "totalRequested": total,
-        "successful": ok,
-        "failed": total - ok,
-        "results": [
-            {
-                "requestIndex": r.index,
-                "status": "SUCCESS" if r.ok else "FAILED",
-                "message": r.message,
-                "execution": r.dto,
-            }
-            for r in results
-        ],
-    }
-    return code, body
+BatchStatus = Literal["SUCCESS", "PARTIAL_SUCCESS", "FAILED"]
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What became of a batch: each item's result in request order, and the verdict."""
+
+    results: Sequence[ItemResult]
+
+    @property
+    def succeeded(self) -> int:
+        return sum(1 for r in self.results if r.ok)
+
+    @property
+    def failed(self) -> int:
+        return len(self.results) - self.succeeded
+
+    @property
+    def status(self) -> BatchStatus:
+        if self.succeeded == len(self.results):
+            return "SUCCESS"
+        return "FAILED" if self.succeeded == 0 else "PARTIAL_SUCCESS"
+
+    @property
+    def message(self) -> str:
+        if self.status == "SUCCESS":
+            return "All executions created successfully"
+        if self.status == "FAILED":
+            return "All executions failed"
+        return f"{self.succeeded} of {len(self.results)} executions created successfully"
+
+
+class ItemWriter(Protocol):
+    """Writes validated items and says what became of each, in request order."""
+
+    async def create(
+        self,
+        items: Sequence[NewExecution | Invalid],
+        *,
+        resume: dict[str, Any] | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> list[ItemResult]: ...
 
 
 class ExecutionService:
@@ -112,7 +150,7 @@ class ExecutionService:
         *,
         relay: Relay | None,
         deliverer: FillDeliverer | None,
-        sequential: SequentialWriter | None = None,
+        batch_writer: ItemWriter | None = None,
         publish_wait_s: float,
         clock: Clock = utc_now,
     ) -> None:
@@ -123,7 +161,8 @@ class ExecutionService:
         self.rules = rules
         self.relay = relay
         self.deliverer = deliverer
-        self.sequential = sequential
+        #: Writes batches; the bulk writer (which also writes single creates) unless replaced.
+        self.batch_writer: ItemWriter = batch_writer or writer
         self.publish_wait_s = publish_wait_s
         self.clock = clock
 
@@ -150,69 +189,62 @@ class ExecutionService:
         raw_items: list[Any],
         resume: dict[str, Any] | None,
         checkpoint: Checkpoint | None,
-    ) -> Rendered:
+    ) -> BatchOutcome:
         start = time.perf_counter()
         self.metrics.batch_size.observe(len(raw_items))
         items = [validate_item(raw, self.rules) for raw in raw_items]
-        if self.sequential is not None and not resume:
-            results = await self.sequential.create(items, checkpoint)
-        else:
-            results = await self.writer.create(items, resume=resume, checkpoint=checkpoint)
-            await self._await_sent(results)
-        code, body = batch_body(results)
+        results = await self.batch_writer.create(items, resume=resume, checkpoint=checkpoint)
+        await self._await_sent(results)
+        outcome = BatchOutcome(results)
         invalid = sum(1 for it in items if isinstance(it, Invalid))
-        ok = sum(1 for r in results if r.ok)
+        ok = outcome.succeeded
         self.metrics.items.labels("succeeded").inc(ok)
         self.metrics.items.labels("failed_validation").inc(invalid)
         self.metrics.items.labels("failed_database").inc(len(results) - ok - invalid)
         self.metrics.created.labels("batch").inc(sum(1 for r in results if r.event_id))
-        self.metrics.batch_duration.labels(str(body["status"])).observe(time.perf_counter() - start)
-        return Rendered(code, dumps(body))
+        self.metrics.batch_duration.labels(outcome.status).observe(time.perf_counter() - start)
+        return outcome
 
     async def create_one(
         self, raw: Any, resume: dict[str, Any] | None, checkpoint: Checkpoint | None
-    ) -> Rendered:
+    ) -> dict[str, Any]:
+        """The ExecutionDTO of the execution created."""
         item = validate_item(raw, self.rules)
         if isinstance(item, Invalid):
-            raise ApiError(
-                400,
-                f"Validation failed: {item.message}",
-                validation_errors={item.field: item.message},
-            )
+            raise InvalidInput(item.field, item.message, f"Validation failed: {item.message}")
         [result] = await self.writer.create([item], resume=resume, checkpoint=checkpoint)
         if not result.ok:
-            raise ApiError(400, result.message or "Execution could not be created")
+            raise Refused(result.message or "Execution could not be created")
         await self._await_sent([result])
         assert result.dto is not None
         if result.event_id:
             self.metrics.created.labels("single").inc()
-        location = f"/api/v1/execution/{result.dto['id']}"
-        return Rendered(201, dumps(result.dto), {"Location": location})
+        return result.dto
 
     # -- read ------------------------------------------------------------------------
     async def get(self, execution_id: int) -> dict[str, Any]:
         async with self.db.sessions() as s:
             row = await repository.get(s, execution_id)
         if row is None:
-            raise ApiError(404, f"Execution {execution_id} not found")
+            raise NotFound(f"Execution {execution_id} not found")
         tickers = await self.security.tickers_for([row["security_id"]])
         return execution_dto(row, tickers.get(row["security_id"]))
 
     async def _security_ids(self, ticker: str) -> list[str]:
         if not self.security.enabled:
-            raise ApiError(
-                400,
+            raise InvalidInput(
+                "ticker",
+                "security service not configured",
                 "The ticker filter needs the security service: "
                 "EXECUTION_SECURITY_SERVICE_BASE_URL is not set",
-                validation_errors={"ticker": "security service not configured"},
             )
         out: list[str] = []
         for t in _values(ticker) or []:
             try:
                 sid = await self.security.security_id_for(t)
             except SecurityServiceUnavailable as exc:
-                raise ApiError(
-                    503, f"Cannot resolve ticker '{t}': {exc}", headers={"Retry-After": "10"}
+                raise DependencyUnavailable(
+                    f"Cannot resolve ticker '{t}': {exc}", retry_after_s=10
                 ) from None
             if sid is not None:
                 out.append(sid)
@@ -251,17 +283,13 @@ class ExecutionService:
         fill = validate_fill(raw)
         if isinstance(fill, Invalid):
             self.metrics.fills.labels("invalid").inc()
-            raise ApiError(
-                400,
-                f"Validation failed: {fill.message}",
-                validation_errors={fill.field: fill.message},
-            )
+            raise InvalidInput(fill.field, fill.message, f"Validation failed: {fill.message}")
         callback = False
         async with self.db.transaction() as s:
             row = await repository.get(s, execution_id)
             if row is None:
                 self.metrics.fills.labels("not_found").inc()
-                raise ApiError(404, f"Execution {execution_id} not found")
+                raise NotFound(f"Execution {execution_id} not found")
             current = int(row["version"])
             if current == fill.version and fill.quantity_filled > row["quantity"]:
                 self.metrics.fills.labels("invalid").inc()
@@ -269,7 +297,7 @@ class ExecutionService:
                     f"Quantity filled ({fill.quantity_filled}) cannot exceed the execution's "
                     f"quantity ({row['quantity']})"
                 )
-                raise ApiError(400, message, validation_errors={"quantityFilled": message})
+                raise InvalidInput("quantityFilled", message, message)
             status = "PART" if fill.quantity_filled < row["quantity"] else "FULL"
             applied = current == fill.version and await repository.apply_fill(
                 s, execution_id, fill.version, fill.quantity_filled, fill.average_price, status
@@ -278,11 +306,10 @@ class ExecutionService:
                 latest = await repository.get(s, execution_id)
                 current = int(latest["version"]) if latest is not None else current
                 self.metrics.fills.labels("conflict").inc()
-                raise ApiError(
-                    409,
+                raise VersionConflict(
                     f"Version mismatch: execution {execution_id} is at version {current}, "
                     f"the request carried {fill.version}",
-                    extra={"currentVersion": current},
+                    current_version=current,
                 )
             tsid = row["trade_service_execution_id"]
             if tsid is not None and self.deliverer is not None:

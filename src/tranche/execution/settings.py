@@ -106,12 +106,6 @@ class ExecutionSettings(ServiceSettings):
         le=10_000,
         description="Most executions one POST /api/v1/executions/batch may carry.",
     )
-    batch_strategy: Literal["bulk", "sequential"] = Field(
-        default="bulk",
-        description="bulk: chunked bulk inserts with the outbox. sequential: the original's "
-        "path (one transaction, one INSERT and one awaited Kafka send per item) — for "
-        "benchmarks only, never production.",
-    )
     bulk_insert_batch_size: int = Field(
         default=500, ge=1, le=10_000, description="Rows per insert transaction (chunk)."
     )

@@ -23,7 +23,7 @@ from tranche.trade.demo import run_demo
 from tranche.trade.metrics import SubmissionMetrics
 from tranche.trade.repository import TradeStore
 from tranche.trade.router import TradeContext, build_router
-from tranche.trade.service import SubmissionService
+from tranche.trade.service import SubmissionService, error_members
 from tranche.trade.settings import TradeSettings
 from tranche.trade.submission import BulkSubmitter
 
@@ -93,6 +93,7 @@ def create_app(
         info=[info],
         max_body_bytes=settings.max_body_bytes,
         description="Trade orders and executions; bulk submission to the execution service.",
+        error_members=error_members,
     )
     return create_http_app(parts)
 

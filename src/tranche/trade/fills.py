@@ -11,44 +11,41 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from tranche.core.errors import InvalidInput, NotFound, VersionConflict
 from tranche.trade.models import Execution
 from tranche.trade.repository import TradeStore, get_execution, status_by_abbreviation
 from tranche.trade.schemas import FillRequest
-from tranche.trade.service import error
 
 __all__ = ["apply_fill"]
 
 
-def _version_mismatch(expected: int, got: int) -> Exception:
-    exc = error(409, f"Version mismatch. Current version is {expected}, request had {got}")
-    exc.extra["currentVersion"] = expected
-    return exc
+def _version_mismatch(expected: int, got: int) -> VersionConflict:
+    return VersionConflict(
+        f"Version mismatch. Current version is {expected}, request had {got}",
+        current_version=expected,
+    )
 
 
 async def apply_fill(store: TradeStore, execution_id: int, body: FillRequest) -> Execution:
     async with store.write() as session:
         execution = await get_execution(session, execution_id)
         if execution is None:
-            raise error(404, f"Execution not found: {execution_id}")
+            raise NotFound(f"Execution not found: {execution_id}")
         if execution.version != body.version:
             raise _version_mismatch(execution.version, body.version)
         statuses = await status_by_abbreviation(session)
         status = statuses.get(body.execution_status)
         if status is None:
             valid = ", ".join(statuses)
-            raise error(
-                400,
-                f"Unknown executionStatus '{body.execution_status}'; valid values: {valid}",
-                "executionStatus",
-            )
+            message = f"Unknown executionStatus '{body.execution_status}'; valid values: {valid}"
+            raise InvalidInput("executionStatus", message, message)
         placed = execution.quantity_placed
         if not 0 <= body.quantity_filled <= placed:
-            raise error(
-                400,
+            message = (
                 f"quantityFilled {body.quantity_filled} is outside 0..{placed.normalize()} "
-                "(the quantity placed)",
-                "quantityFilled",
+                "(the quantity placed)"
             )
+            raise InvalidInput("quantityFilled", message, message)
         values: dict[str, object] = {
             "quantity_filled": body.quantity_filled,
             "execution_status_id": status.id,

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
-from tranche.core.errors import ApiError
+from tranche.core.errors import Conflict, InvalidInput
 from tranche.trade.models import (
     Blotter,
     Destination,
@@ -36,10 +36,9 @@ from tranche.trade.schemas import ExecutionCreate, TradeOrderCreate
 __all__ = ["create_execution", "create_trade_order"]
 
 
-def _bad(field: str, message: str, status: int = 400) -> ApiError:
-    return ApiError(
-        status, f"Validation failed: {field} {message}", validation_errors={field: message}
-    )
+def _taken(order_id: int) -> Conflict:
+    problem = f"a trade order with orderId {order_id} exists"
+    return Conflict(f"Validation failed: orderId {problem}", field="orderId", problem=problem)
 
 
 async def create_trade_order(store: TradeStore, body: TradeOrderCreate) -> TradeOrder:
@@ -47,9 +46,9 @@ async def create_trade_order(store: TradeStore, body: TradeOrderCreate) -> Trade
         if body.blotter_id is not None and not await existing_ids(
             session, Blotter, [body.blotter_id]
         ):
-            raise _bad("blotterId", f"blotter {body.blotter_id} does not exist")
+            raise InvalidInput("blotterId", f"blotter {body.blotter_id} does not exist")
         if await order_id_exists(session, body.order_id):
-            raise _bad("orderId", f"a trade order with orderId {body.order_id} exists", 409)
+            raise _taken(body.order_id)
         order = TradeOrder(
             order_id=body.order_id,
             portfolio_id=body.portfolio_id,
@@ -68,9 +67,7 @@ async def create_trade_order(store: TradeStore, body: TradeOrderCreate) -> Trade
             await session.flush()
         except IntegrityError:
             # Lost a race with a concurrent create of the same orderId.
-            raise _bad(
-                "orderId", f"a trade order with orderId {body.order_id} exists", 409
-            ) from None
+            raise _taken(body.order_id) from None
         order_pk = order.id
     async with store.read() as session:
         created = await get_trade_order(session, order_pk)
@@ -83,7 +80,7 @@ async def create_execution(store: TradeStore, body: ExecutionCreate) -> Executio
         orders = await lock_trade_orders(session, [body.trade_order_id])
         order = orders.get(body.trade_order_id)
         if order is None:
-            raise _bad("tradeOrderId", f"trade order {body.trade_order_id} does not exist")
+            raise InvalidInput("tradeOrderId", f"trade order {body.trade_order_id} does not exist")
         references = (
             ("executionStatusId", ExecutionStatus, body.execution_status_id),
             ("blotterId", Blotter, body.blotter_id),
@@ -92,10 +89,10 @@ async def create_execution(store: TradeStore, body: ExecutionCreate) -> Executio
         )
         for field, model, value in references:
             if value is not None and not await existing_ids(session, model, [value]):
-                raise _bad(field, f"{model.__tablename__} {value} does not exist")
+                raise InvalidInput(field, f"{model.__tablename__} {value} does not exist")
         remaining = order.quantity - order.quantity_sent
         if body.quantity_ordered > remaining:
-            raise _bad(
+            raise InvalidInput(
                 "quantityOrdered",
                 f"{body.quantity_ordered} exceeds the unsent quantity {remaining.normalize()} "
                 f"of trade order {order.id}",

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from tranche.core.errors import ApiError
+from tranche.core.errors import NotFound
+from tranche.core.http import from_app_state
 from tranche.trade.fills import apply_fill
 from tranche.trade.mapping import (
     blotter_response,
@@ -39,9 +40,9 @@ from tranche.trade.schemas import (
     TradeOrderResponse,
     TradeOrderSubmit,
 )
-from tranche.trade.service import SubmissionService, error
+from tranche.trade.service import SubmissionService
 
-__all__ = ["TradeContext", "build_router"]
+__all__ = ["TradeContext", "TradeDep", "build_router"]
 
 INT32 = 2_147_483_647
 PathId = Annotated[int, Path(ge=-INT32 - 1, le=INT32)]
@@ -64,26 +65,21 @@ class TradeContext:
     submissions: SubmissionService
 
 
-def _context(request: Request) -> TradeContext:
-    ctx: TradeContext = request.app.state.trade
-    return ctx
+TradeDep = Annotated[TradeContext, Depends(from_app_state("trade"))]
 
 
-Ctx = Annotated[TradeContext, Depends(_context)]
-
-
-def _not_found(what: str, id_: int) -> ApiError:
-    return error(404, f"{what} not found: {id_}")
+def _not_found(what: str, id_: int) -> NotFound:
+    return NotFound(f"{what} not found: {id_}")
 
 
 def _lookup_routes(router: APIRouter) -> None:
     @router.get("/api/v1/blotters", tags=["lookups"])
-    async def blotters(ctx: Ctx) -> list[BlotterResponse]:
+    async def blotters(ctx: TradeDep) -> list[BlotterResponse]:
         async with ctx.store.read() as s:
             return [blotter_response(b) for b in await list_lookup(s, Blotter)]
 
     @router.get("/api/v1/blotters/{id}", tags=["lookups"])
-    async def blotter(id: PathId, ctx: Ctx) -> BlotterResponse:
+    async def blotter(id: PathId, ctx: TradeDep) -> BlotterResponse:
         async with ctx.store.read() as s:
             row = await get_lookup(s, Blotter, id)
         if row is None:
@@ -100,11 +96,11 @@ def _lookup_routes(router: APIRouter) -> None:
 
 
 def _code_routes(router: APIRouter, plural: str, single: str, model: type[Any], label: str) -> None:
-    async def list_codes(ctx: Ctx) -> list[CodeResponse]:
+    async def list_codes(ctx: TradeDep) -> list[CodeResponse]:
         async with ctx.store.read() as s:
             return [code_response(r) for r in await list_lookup(s, model)]
 
-    async def one_code(id: PathId, ctx: Ctx) -> CodeResponse:
+    async def one_code(id: PathId, ctx: TradeDep) -> CodeResponse:
         async with ctx.store.read() as s:
             row = await get_lookup(s, model, id)
         if row is None:
@@ -123,7 +119,7 @@ def _code_routes(router: APIRouter, plural: str, single: str, model: type[Any], 
 def _trade_order_routes(router: APIRouter) -> None:
     @router.get("/api/v1/tradeOrders", tags=["trade orders"])
     async def trade_orders(
-        ctx: Ctx,
+        ctx: TradeDep,
         response: Response,
         limit: Limit = None,
         offset: Offset = None,
@@ -136,12 +132,12 @@ def _trade_order_routes(router: APIRouter) -> None:
         return [trade_order_response(o) for o in rows]
 
     @router.post("/api/v1/tradeOrders", status_code=201, tags=["trade orders"])
-    async def new_trade_order(body: TradeOrderCreate, ctx: Ctx) -> TradeOrderResponse:
+    async def new_trade_order(body: TradeOrderCreate, ctx: TradeDep) -> TradeOrderResponse:
         return trade_order_response(await create_trade_order(ctx.store, body))
 
     @router.post("/api/v1/tradeOrders/batch/submit", tags=["submission"])
     async def batch_submit(
-        body: BatchSubmitRequest, ctx: Ctx, response: Response, no_execute: NoExecute = False
+        body: BatchSubmitRequest, ctx: TradeDep, response: Response, no_execute: NoExecute = False
     ) -> BatchSubmitResponse:
         """1-100 submissions. 200 SUCCESS, 207 PARTIAL, 200 FAILURE; 400 if invalid."""
         result = await ctx.submissions.submit_batch(body, no_execute)
@@ -149,7 +145,7 @@ def _trade_order_routes(router: APIRouter) -> None:
         return result
 
     @router.get("/api/v1/tradeOrders/{id}", tags=["trade orders"])
-    async def trade_order(id: PathId, ctx: Ctx) -> TradeOrderResponse:
+    async def trade_order(id: PathId, ctx: TradeDep) -> TradeOrderResponse:
         async with ctx.store.read() as s:
             row = await get_trade_order(s, id)
         if row is None:
@@ -158,7 +154,7 @@ def _trade_order_routes(router: APIRouter) -> None:
 
     @router.post("/api/v1/tradeOrders/{id}/submit", status_code=201, tags=["submission"])
     async def submit_trade_order(
-        id: PathId, body: TradeOrderSubmit, ctx: Ctx, no_execute: NoExecute = False
+        id: PathId, body: TradeOrderSubmit, ctx: TradeDep, no_execute: NoExecute = False
     ) -> ExecutionResponse:
         execution = await ctx.submissions.submit_trade_order(id, body, no_execute)
         return execution_response(execution)
@@ -167,7 +163,7 @@ def _trade_order_routes(router: APIRouter) -> None:
 def _execution_routes(router: APIRouter) -> None:
     @router.get("/api/v1/executions", tags=["executions"])
     async def executions(
-        ctx: Ctx, response: Response, limit: Limit = None, offset: Offset = None
+        ctx: TradeDep, response: Response, limit: Limit = None, offset: Offset = None
     ) -> list[ExecutionResponse]:
         async with ctx.store.read() as s:
             rows, total = await list_executions(s, limit, offset or 0)
@@ -176,11 +172,11 @@ def _execution_routes(router: APIRouter) -> None:
         return [execution_response(e) for e in rows]
 
     @router.post("/api/v1/executions", status_code=201, tags=["executions"])
-    async def new_execution(body: ExecutionCreate, ctx: Ctx) -> ExecutionResponse:
+    async def new_execution(body: ExecutionCreate, ctx: TradeDep) -> ExecutionResponse:
         return execution_response(await create_execution(ctx.store, body))
 
     @router.get("/api/v1/executions/{id}", tags=["executions"])
-    async def execution(id: PathId, ctx: Ctx) -> ExecutionResponse:
+    async def execution(id: PathId, ctx: TradeDep) -> ExecutionResponse:
         async with ctx.store.read() as s:
             row = await get_execution(s, id)
         if row is None:
@@ -188,21 +184,21 @@ def _execution_routes(router: APIRouter) -> None:
         return execution_response(row)
 
     @router.put("/api/v1/executions/{id}/fill", tags=["executions"])
-    async def fill(id: PathId, body: FillRequest, ctx: Ctx) -> ExecutionResponse:
+    async def fill(id: PathId, body: FillRequest, ctx: TradeDep) -> ExecutionResponse:
         """A fill reported by the execution service. 409 on a stale version."""
         return execution_response(await apply_fill(ctx.store, id, body))
 
     @router.post("/api/v1/execution/{id}/submit", tags=["submission"])
-    async def submit_execution(id: PathId, ctx: Ctx) -> ExecutionResponse:
+    async def submit_execution(id: PathId, ctx: TradeDep) -> ExecutionResponse:
         """Send one NEW execution to the execution service (a batch of one)."""
         return execution_response(await ctx.submissions.submit_execution(id))
 
 
 def _health_routes(router: APIRouter) -> None:
-    async def up(ctx: Ctx) -> dict[str, str]:
+    async def up(ctx: TradeDep) -> dict[str, str]:
         return {"status": "UP"}
 
-    async def ready(ctx: Ctx) -> JSONResponse:
+    async def ready(ctx: TradeDep) -> JSONResponse:
         try:
             await ctx.store.db.ping()
         except Exception as exc:  # any failure to reach the database means not ready

@@ -6,16 +6,25 @@
 * ``submit_batch``: up to 100 submissions reserved in one transaction, then one
   bulk submission of every execution created; each item's result by request index.
 
-Errors are :class:`ApiError` with the original's ``{"error": message}`` member
-added to the uniform error body.
+Refusals are the domain errors of :mod:`tranche.core.errors`; the app adds the
+original's ``{"error": message}`` member to their bodies at the edge
+(:func:`error_members`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from tranche.core.errors import ApiError
+from tranche.core.errors import (
+    Conflict,
+    DependencyFailed,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    Refused,
+)
 from tranche.trade.mapping import execution_response
 from tranche.trade.models import Execution
 from tranche.trade.repository import TradeStore, get_execution, get_executions
@@ -28,27 +37,34 @@ from tranche.trade.schemas import (
 )
 from tranche.trade.submission import BulkSubmitter, Outcome
 
-__all__ = ["SubmissionService", "error"]
+__all__ = ["SubmissionService", "error_members"]
 
 
-def error(status: int, message: str, field: str | None = None) -> ApiError:
-    """An API error whose body also carries ``error``: the message, as the original sent it."""
-    fields = {field: message} if field else None
-    return ApiError(status, message, validation_errors=fields, extra={"error": message})
+def error_members(error: DomainError) -> Mapping[str, Any]:
+    """What the original's error bodies also carried: ``error``, the message itself."""
+    return {"error": error.message}
 
 
-def _outcome_error(outcome: Outcome) -> ApiError:
+def _outcome_error(outcome: Outcome) -> DomainError:
     message = outcome.message or "Submission failed"
     if outcome.kind == "not_found":
-        return error(404, message)
+        return NotFound(message)
     if outcome.kind == "conflict":
-        return error(409, message)
+        return Conflict(message)
     if outcome.kind == "rejected":
         # "Client error" is what the original's callers matched on for a 400.
-        return error(
-            400, message if message.startswith("Client error") else f"Client error: {message}"
+        return Refused(
+            message if message.startswith("Client error") else f"Client error: {message}"
         )
-    return error(502, f"Execution service unavailable: {message}")
+    return DependencyFailed(f"Execution service unavailable: {message}")
+
+
+def _refusal_error(refusal: Refusal) -> DomainError:
+    if refusal.kind == "not_found":
+        return NotFound(refusal.message, field=refusal.field)
+    if refusal.field:
+        return InvalidInput(refusal.field, refusal.message, refusal.message)
+    return Refused(refusal.message)
 
 
 @dataclass
@@ -60,7 +76,7 @@ class SubmissionService:
         async with self.store.read() as session:
             execution = await get_execution(session, id_)
         if execution is None:
-            raise error(404, f"Execution not found: {id_}")
+            raise NotFound(f"Execution not found: {id_}")
         return execution
 
     async def submit_trade_order(
@@ -70,8 +86,7 @@ class SubmissionService:
         async with self.store.write() as session:
             (result,) = await reserve(session, [item])
         if isinstance(result, Refusal):
-            status = 404 if result.kind == "not_found" else 400
-            raise error(status, result.message, result.field)
+            raise _refusal_error(result)
         if not no_execute:
             outcomes = await self.submitter.submit(
                 [result.execution_id], {result.execution_id: result}
