@@ -10,8 +10,6 @@ SQLite database, ``tranche db upgrade execution`` a production one.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -34,10 +32,10 @@ from tranche.core.http import AppParts
 from tranche.core.http import create_app as create_http_app
 from tranche.core.idempotency import IdempotencyStore
 from tranche.core.logging import get_logger
-from tranche.core.outbox import Relay
-from tranche.core.resilience import Backoff, BreakerState
+from tranche.core.loops import BackgroundLoop
+from tranche.core.outbox import OutboxBacklog, Relay
+from tranche.core.resilience import Backoff
 from tranche.core.service import OwnedDatabase, ServiceSpec
-from tranche.execution.backlog import OutboxBacklog
 from tranche.execution.bulk_create import BatchWriter
 from tranche.execution.bulk_insert import pick_method
 from tranche.execution.callbacks import FillDeliverer
@@ -169,7 +167,7 @@ def create_app(
             db,
             limit=settings.backlog_limit,
             max_wait_s=settings.backlog_wait_ms / 1000,
-            relaying=lambda: settings.outbox_relay_enabled and relay.circuit is BreakerState.CLOSED,
+            relaying=lambda: relay.relaying,
             on_wait=metrics.backlog_wait.observe,
         ),
         clock=now,
@@ -212,15 +210,17 @@ def create_app(
         ExecutionDeps(service, idempotency, settings.max_batch_size),
     )
 
-    async def purge_loop() -> None:
-        while True:
-            try:
-                purged = await idempotency.purge_expired()
-                if purged:
-                    log.info("idempotency_keys_purged", rows=purged)
-            except Exception as exc:  # retried next interval; never kills the service
-                log.warning("idempotency_purge_failed", error=f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(PURGE_INTERVAL_S)
+    async def purge_round() -> None:
+        purged = await idempotency.purge_expired()
+        if purged:
+            log.info("idempotency_keys_purged", rows=purged)
+
+    purge = BackgroundLoop(
+        "idempotency-purge",
+        purge_round,
+        interval_s=PURGE_INTERVAL_S,
+        error_event="idempotency_purge_failed",
+    )
 
     topics = None
     if settings.create_orders_topic and settings.kafka.bootstrap_servers:
@@ -238,7 +238,7 @@ def create_app(
         await relay.start()
         if deliverer is not None:
             await deliverer.start()
-        purge = asyncio.create_task(purge_loop(), name="idempotency-purge")
+        purge.start()
         log.info(
             "execution_service_started",
             database=db.dialect,
@@ -250,9 +250,7 @@ def create_app(
         try:
             yield
         finally:
-            purge.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purge
+            await purge.stop()
             if deliverer is not None:
                 await deliverer.stop()
             await relay.stop()

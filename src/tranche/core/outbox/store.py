@@ -24,6 +24,7 @@ __all__ = [
     "Row",
     "claim",
     "claim_and_mark",
+    "count_pending",
     "mark_dead",
     "mark_retry",
     "mark_sent",
@@ -212,6 +213,12 @@ async def mark_retry(session: AsyncSession, changes: Iterable[dict[str, Any]]) -
 
 async def mark_dead(session: AsyncSession, changes: Iterable[dict[str, Any]]) -> None:
     await QUEUE.record_many(session, OutboxStatus.DEAD.value, changes)
+
+
+async def count_pending(session: AsyncSession, cap: int) -> int:
+    """PENDING rows, counted up to ``cap`` (a bounded count stays cheap on a large backlog)."""
+    pending = select(sa.literal(1)).where(t.c.status == PENDING).limit(cap).subquery()
+    return int((await session.execute(select(func.count()).select_from(pending))).scalar_one())
 
 
 async def sent_among(session: AsyncSession, event_ids: Iterable[str]) -> set[str]:
