@@ -110,10 +110,9 @@ class DeliveryQueue:
             stmt = stmt.where(where)
         stmt = stmt.order_by(self.id).limit(limit)
         if lock:
-            # Extra conditions may name other tables: lock only ours. (MariaDB knows no
-            # ``OF``; the outbox's claim has no extra conditions.)
-            of = self.table if where is not None else None
-            stmt = stmt.with_for_update(skip_locked=True, of=of)
+            # Extra conditions may name other tables: lock only ours (PostgreSQL's ``OF``;
+            # SQLAlchemy leaves it out for MariaDB, which locks only the FROM rows anyway).
+            stmt = stmt.with_for_update(skip_locked=True, of=self.table)
         return stmt
 
     async def claim_leased(

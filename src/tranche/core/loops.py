@@ -84,6 +84,10 @@ class BackgroundLoop:
             for i in range(self.workers)
         ]
 
+    async def join(self) -> None:
+        """Wait until the loop has ended by itself (see :meth:`finish`)."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def stop(self) -> None:
         """Let the rounds in flight finish within ``grace_s``, cancel what is left, wait."""
         tasks, self._tasks = self._tasks, []
