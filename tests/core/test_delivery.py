@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy.engine import CursorResult
 
 from tranche.core.db import Database
 from tranche.core.delivery import DeliveryQueue, QueueStats, next_due
@@ -59,7 +61,7 @@ async def add(db: Database, *rows: dict[str, object]) -> list[int]:
                 **row,
             }
             result = await s.execute(jobs.insert().values(values))
-            ids.append(int(result.inserted_primary_key[0]))
+            ids.append(int(cast(CursorResult[Any], result).inserted_primary_key[0]))
     return ids
 
 
