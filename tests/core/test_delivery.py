@@ -61,7 +61,9 @@ async def add(db: Database, *rows: dict[str, object]) -> list[int]:
                 **row,
             }
             result = await s.execute(jobs.insert().values(values))
-            ids.append(int(cast(CursorResult[Any], result).inserted_primary_key[0]))
+            key = cast(CursorResult[Any], result).inserted_primary_key
+            assert key is not None
+            ids.append(int(key[0]))
     return ids
 
 
