@@ -146,9 +146,17 @@ class FillDeliverer:
             other.c.id != cb.c.id,
             other.c.locked_until > now,
         )
-        async with self.db.transaction() as s:
-            rows = await QUEUE.claim_leased(s, now, self.batch, self.lease_s, where=~in_flight)
-        self._held.update(int(r["id"]) for r in rows)
+        claimed: list[int] = []
+        try:
+            async with self.db.transaction() as s:
+                rows = await QUEUE.claim_leased(s, now, self.batch, self.lease_s, where=~in_flight)
+                # Held before the commit: a stop that cancels the commit after it took
+                # effect must still give these rows back, or they wait out the lease.
+                claimed = [int(r["id"]) for r in rows]
+                self._held.update(claimed)
+        except Exception:
+            self._held.difference_update(claimed)  # rolled back: nothing of ours to give back
+            raise
         return [dict(r) for r in rows]
 
     async def run_once(self) -> int:
