@@ -149,6 +149,7 @@ async def test_conflict_is_reread_and_retried(
         await fill(app, await create(app, 9), 10)
         await eventually(lambda: trade.fills)
         assert trade.fills[0]["version"] == 3
+        await eventually(lambda: _status(app, "DELIVERED"))  # the fill lands before the row
         rows = await callbacks(app)
         assert rows[0]["attempts"] == 1  # within one delivery attempt
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -213,3 +214,42 @@ async def test_tickers_in_responses_and_the_ticker_filter(
         fresh = await app.post("/api/v1/executions", item(securityId=sid(180)))
         assert fresh.status_code == 201
         assert fresh.json()["ticker"] is None
+
+
+async def test_after_the_cooldown_one_probe_goes_out_and_a_failed_one_reopens(
+    service: FakeSecurityService, clock: Clock
+) -> None:
+    """The shared circuit breaker: while the probe is out, other lookups make no call; a
+    probe that fails opens the circuit for another cooldown."""
+    gate = asyncio.Event()
+    probing = asyncio.Event()
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        probing.set()
+        await gate.wait()
+        return service.handle(request)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    client = SecurityClient(http, BASE, CollectorRegistry(), cooldown_s=10, clock=clock)
+    try:
+        service.down = True
+        gate.set()
+        assert await client.tickers_for([sid(1)]) == {sid(1): None}
+        clock.now += 11
+        gate.clear()
+        probing.clear()
+        probe = asyncio.create_task(client.tickers_for([sid(2)]))
+        await asyncio.wait_for(probing.wait(), 10)
+        calls = len(service.calls)
+        # A second call would block on the gate: the lookup answers at once without one.
+        assert await asyncio.wait_for(client.tickers_for([sid(3)]), 5) == {sid(3): None}
+        gate.set()
+        assert await probe == {sid(2): None}
+        assert len(service.calls) == calls + 1
+        assert await client.tickers_for([sid(4)]) == {sid(4): None}
+        assert len(service.calls) == calls + 1  # open again: no call at all
+        service.down = False
+        clock.now += 11
+        assert await client.tickers_for([sid(4)]) == {sid(4): "T4"}
+    finally:
+        await http.aclose()

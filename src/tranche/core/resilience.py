@@ -1,10 +1,13 @@
 """Retry with exponential backoff and a circuit breaker, for any remote call.
 
-:class:`Backoff` is the retry policy (attempts, initial delay, multiplier, cap).
-It hands out tenacity objects — :meth:`Backoff.retrying` for in-process retries
-(HTTP clients) and :meth:`Backoff.delay_after` for callers that persist their
-retry schedule (the outbox stores the next attempt time in the row, so a
-restart does not forget it).
+:class:`Backoff` is the one retry policy (attempts, initial delay, multiplier, cap)
+and tenacity runs every in-process retry loop with it: :meth:`Backoff.retrying`
+retries on exceptions (HTTP clients), :meth:`Backoff.until` on results (a call
+that answers "not yet"). Callers that persist their retry schedule (the outbox
+and the fill deliverer store the next attempt time in the row, so a restart
+does not forget it) ask :meth:`Backoff.delay_after`. Both read the same pure
+function, :func:`exponential_delay`; :class:`BackoffWait` is the tenacity wait
+strategy built on it, so the schedule cannot differ between the two.
 
 :class:`CircuitBreaker` is hand-written on purpose. Its users need to *ask*
 whether a call may go out before doing any work (the outbox relay must not
@@ -17,21 +20,42 @@ every exception, so they would need more glue than the state machine itself.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
+    retry_if_result,
     stop_after_attempt,
-    wait_exponential,
 )
+from tenacity.wait import wait_base
 
-__all__ = ["Backoff", "BreakerState", "CircuitBreaker", "CircuitOpenError"]
+__all__ = [
+    "Backoff",
+    "BackoffWait",
+    "BreakerState",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "exponential_delay",
+]
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def exponential_delay(attempt: int, initial_s: float, multiplier: float, max_s: float) -> float:
+    """``initial_s * multiplier**(attempt-1)`` seconds, at most ``max_s`` (``attempt`` >= 1)."""
+    try:
+        delay = initial_s * multiplier ** (max(attempt, 1) - 1)
+    except OverflowError:  # a float power that large is past any cap
+        return max_s
+    return min(delay, max_s)
 
 
 @dataclass(frozen=True)
@@ -54,14 +78,9 @@ class Backoff:
         if self.multiplier < 1:
             raise ValueError("multiplier must be at least 1")
 
-    def _wait(self) -> wait_exponential:
-        return wait_exponential(multiplier=self.initial_s, exp_base=self.multiplier, max=self.max_s)
-
     def delay_after(self, attempt: int) -> float:
         """Seconds to wait after failed try number ``attempt`` (1-based) before the next one."""
-        state = RetryCallState(retry_object=AsyncRetrying(), fn=None, args=(), kwargs={})
-        state.attempt_number = max(attempt, 1)
-        return float(self._wait()(state))
+        return exponential_delay(attempt, self.initial_s, self.multiplier, self.max_s)
 
     def exhausted(self, attempts: int) -> bool:
         return attempts >= self.max_attempts
@@ -71,14 +90,55 @@ class Backoff:
         retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
         **kwargs: Any,
     ) -> AsyncRetrying:
-        """An ``async for attempt in backoff.retrying(...)`` loop with this policy; re-raises."""
+        """An ``async for attempt in backoff.retrying(...)`` loop with this policy; re-raises.
+
+        ``kwargs`` go to tenacity (``sleep``, ``before_sleep``…).
+        """
         return AsyncRetrying(
             stop=stop_after_attempt(self.max_attempts),
-            wait=self._wait(),
+            wait=BackoffWait(self),
             retry=retry_if_exception_type(retry_on),
             reraise=True,
             **kwargs,
         )
+
+    async def until(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        settled: Callable[[T], bool],
+        *,
+        sleep: Sleep = asyncio.sleep,
+    ) -> T:
+        """Call ``attempt`` until ``settled`` says its result is final or the tries run out;
+        returns the last result either way (exceptions are not retried)."""
+
+        async def call() -> T:  # tenacity awaits only what it sees is a coroutine function
+            return await attempt()
+
+        def last_result(state: RetryCallState) -> Any:
+            assert state.outcome is not None
+            return state.outcome.result()
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=BackoffWait(self),
+            retry=retry_if_result(lambda result: not settled(result)),
+            retry_error_callback=last_result,
+            sleep=sleep,
+            reraise=True,
+        )
+        result: T = await retrying(call)
+        return result
+
+
+class BackoffWait(wait_base):
+    """The tenacity wait strategy of a :class:`Backoff`: after try *n*, ``delay_after(n)``."""
+
+    def __init__(self, backoff: Backoff) -> None:
+        self.backoff = backoff
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        return self.backoff.delay_after(retry_state.attempt_number)
 
 
 class BreakerState(IntEnum):

@@ -15,8 +15,6 @@ against it; nothing in production does.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -36,10 +34,9 @@ from tranche.core.http import AppParts
 from tranche.core.http import create_app as create_http_app
 from tranche.core.idempotency import IdempotencyStore
 from tranche.core.logging import get_logger
-from tranche.core.outbox import Relay
-from tranche.core.resilience import BreakerState
+from tranche.core.loops import BackgroundLoop
+from tranche.core.outbox import OutboxBacklog, Relay
 from tranche.core.service import OwnedDatabase, ServiceSpec
-from tranche.execution.backlog import OutboxBacklog
 from tranche.execution.bulk_create import BatchWriter
 from tranche.execution.bulk_insert import pick_method
 from tranche.execution.callbacks import FillDeliverer
@@ -191,7 +188,7 @@ def create_app(
             db,
             limit=settings.backlog_limit,
             max_wait_s=settings.backlog_wait_ms / 1000,
-            relaying=lambda: settings.outbox.relay_enabled and relay.circuit is BreakerState.CLOSED,
+            relaying=lambda: relay.relaying,
             on_wait=metrics.backlog_wait.observe,
         ),
         clock=now,
@@ -227,15 +224,17 @@ def create_app(
         ExecutionDeps(service, idempotency, settings.max_batch_size),
     )
 
-    async def purge_loop() -> None:
-        while True:
-            try:
-                purged = await idempotency.purge_expired()
-                if purged:
-                    log.info("idempotency_keys_purged", rows=purged)
-            except Exception as exc:  # retried next interval; never kills the service
-                log.warning("idempotency_purge_failed", error=f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(PURGE_INTERVAL_S)
+    async def purge_round() -> None:
+        purged = await idempotency.purge_expired()
+        if purged:
+            log.info("idempotency_keys_purged", rows=purged)
+
+    purge = BackgroundLoop(
+        "idempotency-purge",
+        purge_round,
+        interval_s=PURGE_INTERVAL_S,
+        error_event="idempotency_purge_failed",
+    )
 
     topics = None
     if settings.create_orders_topic and settings.kafka.bootstrap_servers:
@@ -253,7 +252,7 @@ def create_app(
         await relay.start()
         if deliverer is not None:
             await deliverer.start()
-        purge = asyncio.create_task(purge_loop(), name="idempotency-purge")
+        purge.start()
         log.info(
             "execution_service_started",
             database=db.dialect,
@@ -265,9 +264,7 @@ def create_app(
         try:
             yield
         finally:
-            purge.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purge
+            await purge.stop()
             if deliverer is not None:
                 await deliverer.stop()
             await relay.stop()

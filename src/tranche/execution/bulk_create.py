@@ -38,9 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tranche.core.clock import Clock, utc_now
 from tranche.core.db import Database
 from tranche.core.logging import get_logger
-from tranche.core.outbox import enqueue_many
+from tranche.core.outbox import OutboxBacklog, enqueue_many
 from tranche.execution import repository
-from tranche.execution.backlog import OutboxBacklog
 from tranche.execution.bulk_insert import RESERVING_METHODS, NewRow, insert_one, insert_rows
 from tranche.execution.clients.security import SecurityClient
 from tranche.execution.events import order_event

@@ -7,19 +7,21 @@ older undelivered row of the same execution: fills are cumulative, the latest on
 says it all), and :class:`FillDeliverer` delivers it after the commit: woken by the
 PUT, and polling for retries due and rows other replicas wrote.
 
-Delivery claims due rows with a lease (``locked_until``), so replicas never deliver
-the same row at once and a replica that dies mid-delivery releases its rows when the
-lease runs out. A transient failure (network, 5xx, repeated 409) schedules the next
-attempt with exponential backoff; after ``max_attempts``, or at once when the trade
-service refuses the fill (400, 404), the row is FAILED with the reason kept in
-``last_error`` (docs/execution-service.md shows how to requeue).
+The table is a :class:`~tranche.core.delivery.DeliveryQueue` with a lease column
+(``locked_until``): replicas never deliver the same row at once and a replica that
+dies mid-delivery releases its rows when the lease runs out. A transient failure
+(network, 5xx, repeated 409) schedules the next attempt with the backoff policy
+(``next_due``); after ``max_attempts``, or at once when the trade service refuses
+the fill (400, 404), the row is FAILED with the reason kept in ``last_error``
+(docs/execution-service.md shows how to requeue). The rounds run in a
+:class:`~tranche.core.loops.BackgroundLoop`. What is this module's own: a newer
+fill supersedes an older undelivered one, and waits while an older one is in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -29,7 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tranche.core.clock import Clock, utc_now
 from tranche.core.db import Database
+from tranche.core.delivery import DeliveryQueue, next_due
 from tranche.core.logging import get_logger
+from tranche.core.loops import BackgroundLoop
 from tranche.core.resilience import Backoff
 from tranche.execution.clients.trade import FillDeliveryError, FillRejected, TradeServiceClient
 from tranche.execution.metrics import ExecutionMetrics
@@ -43,6 +47,8 @@ FAILED = "FAILED"
 SUPERSEDED = "SUPERSEDED"
 
 log = get_logger(__name__)
+
+QUEUE = DeliveryQueue(cb, done=DELIVERED, dead=FAILED, lease="locked_until", max_error=1000)
 
 
 async def enqueue_fill(
@@ -96,51 +102,39 @@ class FillDeliverer:
         self.metrics = metrics
         self.backoff = backoff
         self.poll_s = poll_s
-        self.lease = timedelta(seconds=lease_s)
+        self.lease_s = lease_s
         self.batch = batch
         self.clock = clock
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(
+            "trade-fill-callbacks",
+            self._round,
+            interval_s=poll_s,
+            error_event="fill_callbacks_round_failed",
+        )
         self._held: set[int] = set()  # rows this process holds a lease on
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="trade-fill-callbacks")
+        self._loop.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loop.stop()
         if self._held:
             # Deliveries cut short: give their rows back now rather than at lease expiry
             # (a held row also holds back newer fills of its execution).
             held, self._held = list(self._held), set()
             try:
                 async with self.db.transaction() as s:
-                    await s.execute(cb.update().where(cb.c.id.in_(held)).values(locked_until=None))
+                    await QUEUE.release(s, held)
             except Exception as exc:  # the lease runs out by itself
                 log.warning("fill_callback_lease_release_failed", error=repr(exc))
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                delivered = await self.run_once()
-                await self._refresh_gauges()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the loop must outlive a database hiccup
-                log.error("fill_callbacks_round_failed", error=f"{type(exc).__name__}: {exc}")
-                delivered = 0
-            if delivered:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
-            self._wake.clear()
+    async def _round(self) -> float | None:
+        delivered = await self.run_once()
+        await self._refresh_gauges()
+        return 0.0 if delivered else None
 
     async def _claim(self) -> list[dict[str, Any]]:
         now = self.clock()
@@ -152,34 +146,17 @@ class FillDeliverer:
             other.c.id != cb.c.id,
             other.c.locked_until > now,
         )
-        due = (
-            (cb.c.status == PENDING)
-            & (cb.c.next_attempt_at <= now)
-            & (cb.c.locked_until.is_(None) | (cb.c.locked_until <= now))
-            & ~in_flight
-        )
-        async with self.db.transaction() as s:
-            rows = (
-                (
-                    await s.execute(
-                        sa.select(cb)
-                        .where(due)
-                        .order_by(cb.c.id)
-                        .limit(self.batch)
-                        .with_for_update(skip_locked=True, of=cb)
-                    )
-                )
-                .mappings()
-                .all()
-            )
-            if not rows:
-                return []
-            await s.execute(
-                cb.update()
-                .where(cb.c.id.in_([r["id"] for r in rows]))
-                .values(locked_until=now + self.lease)
-            )
-        self._held.update(int(r["id"]) for r in rows)
+        claimed: list[int] = []
+        try:
+            async with self.db.transaction() as s:
+                rows = await QUEUE.claim_leased(s, now, self.batch, self.lease_s, where=~in_flight)
+                # Held before the commit: a stop that cancels the commit after it took
+                # effect must still give these rows back, or they wait out the lease.
+                claimed = [int(r["id"]) for r in rows]
+                self._held.update(claimed)
+        except Exception:
+            self._held.difference_update(claimed)  # rolled back: nothing of ours to give back
+            raise
         return [dict(r) for r in rows]
 
     async def run_once(self) -> int:
@@ -191,7 +168,7 @@ class FillDeliverer:
 
     async def _deliver(self, row: dict[str, Any]) -> None:
         attempts = int(row["attempts"]) + 1
-        values: dict[str, Any] = {"attempts": attempts, "locked_until": None}
+        values: dict[str, Any] = {"attempts": attempts}
         outcome = DELIVERED
         try:
             await self.client.report_fill(
@@ -201,17 +178,20 @@ class FillDeliverer:
                 row["average_price"],
             )
             values |= {"status": DELIVERED, "delivered_at": self.clock(), "last_error": None}
-        except FillRejected as exc:
-            outcome = FAILED
-            values |= {"status": FAILED, "last_error": str(exc)[:1000]}
-        except FillDeliveryError as exc:
-            if self.backoff.exhausted(attempts):
-                outcome = FAILED
-                values |= {"status": FAILED, "last_error": f"gave up: {exc}"[:1000]}
-            else:
+        except (FillRejected, FillDeliveryError) as exc:
+            due = next_due(
+                self.backoff, attempts, self.clock(), permanent=isinstance(exc, FillRejected)
+            )
+            if due is not None:
                 outcome = "retry"
-                delay = timedelta(seconds=self.backoff.delay_after(attempts))
-                values |= {"next_attempt_at": self.clock() + delay, "last_error": str(exc)[:1000]}
+                values |= {"next_attempt_at": due, "last_error": str(exc)}
+            else:
+                outcome = FAILED
+                given_up = isinstance(exc, FillDeliveryError)
+                values |= {
+                    "status": FAILED,
+                    "last_error": f"gave up: {exc}" if given_up else str(exc),
+                }
         self.metrics.callbacks.labels(outcome.lower()).inc()
         log_fn = log.info if outcome == DELIVERED else log.warning
         log_fn(
@@ -220,36 +200,20 @@ class FillDeliverer:
             execution_id=row["execution_id"],
             trade_execution_id=row["trade_service_execution_id"],
             attempts=attempts,
-            error=values.get("last_error"),
+            error=QUEUE.clip(values.get("last_error")),
         )
-        values.pop("locked_until")
         async with self.db.transaction() as s:
             # A row superseded meanwhile keeps that status; its lease is dropped either way,
             # which lets the newer fill go.
-            await s.execute(
-                cb.update().where(cb.c.id == row["id"], cb.c.status == PENDING).values(values)
-            )
-            await s.execute(cb.update().where(cb.c.id == row["id"]).values(locked_until=None))
+            await QUEUE.record(s, row["id"], values, only_pending=True)
+            await QUEUE.release(s, [row["id"]])
         self._held.discard(int(row["id"]))
 
     async def _refresh_gauges(self) -> None:
         async with self.db.sessions() as s:
-            count, oldest = (
-                await s.execute(
-                    sa.select(sa.func.count(), sa.func.min(cb.c.created_at)).where(
-                        cb.c.status == PENDING
-                    )
-                )
-            ).one()
-        self.metrics.callbacks_pending.set(int(count or 0))
-        age = 0.0
-        if oldest is not None:
-            if isinstance(oldest, str):  # SQLite aggregates lose the column type
-                oldest = datetime.fromisoformat(oldest)
-            if oldest.tzinfo is None:
-                oldest = oldest.replace(tzinfo=UTC)
-            age = max((self.clock() - oldest).total_seconds(), 0.0)
-        self.metrics.callbacks_oldest.set(age)
+            stats = (await QUEUE.stats(s, self.clock())).get(None)
+        self.metrics.callbacks_pending.set(stats.pending if stats else 0)
+        self.metrics.callbacks_oldest.set(stats.oldest_pending_s if stats else 0.0)
 
     async def status(self) -> dict[str, int]:
         """Rows by status, for /actuator/info and operators."""

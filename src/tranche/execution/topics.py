@@ -2,7 +2,8 @@
 
 Unlike the original, a broker that cannot be reached does not stop the service
 (events wait in the outbox): the first try is bounded, later ones run in the
-background until the topic exists. A topic that already exists is left as it is.
+background (a :class:`~tranche.core.loops.BackgroundLoop`) until the topic exists.
+A topic that already exists is left as it is.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tranche.core.logging import get_logger
+from tranche.core.loops import BackgroundLoop
 from tranche.core.settings import KafkaSettings
 
 __all__ = ["TopicProvisioner"]
@@ -38,7 +40,7 @@ class TopicProvisioner:
         self.first_try_s = first_try_s
         self.retry_s = retry_s
         self.done = False
-        self._task: asyncio.Task[None] | None = None
+        self._retries = BackgroundLoop("orders-topic", self._retry, interval_s=retry_s)
 
     async def create_once(self) -> None:
         """Create the topic unless it exists; raises when the broker cannot be asked."""
@@ -69,18 +71,16 @@ class TopicProvisioner:
             await asyncio.wait_for(self.create_once(), self.first_try_s)
         except Exception as exc:  # the broker may come later; events wait in the outbox
             log.warning("orders_topic_not_created_yet", topic=self.topic, error=repr(exc))
-            self._task = asyncio.create_task(self._retry(), name="orders-topic")
+            self._retries.start(first_delay_s=self.retry_s)
 
-    async def _retry(self) -> None:
-        while not self.done:
-            await asyncio.sleep(self.retry_s)
-            try:
-                await asyncio.wait_for(self.create_once(), self.first_try_s * 2)
-            except Exception as exc:
-                log.warning("orders_topic_not_created_yet", topic=self.topic, error=repr(exc))
+    async def _retry(self) -> float | None:
+        try:
+            await asyncio.wait_for(self.create_once(), self.first_try_s * 2)
+        except Exception as exc:
+            log.warning("orders_topic_not_created_yet", topic=self.topic, error=repr(exc))
+        if self.done:
+            self._retries.finish()
+        return None
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self._retries.stop()

@@ -8,7 +8,7 @@ One call sends one batch and turns the answer into a result per item:
   them, each still marked transient or not for the caller's individual retries).
 * other 4xx: every item failed.
 * 5xx, 409, 429, timeouts and connection errors: the whole batch is resent with
-  exponential backoff (tenacity) **with the same Idempotency-Key and the same
+  exponential backoff (``core.resilience.Backoff``) **with the same Idempotency-Key and the same
   bytes**, so a resend after a lost response gets the stored response instead of
   creating the executions twice; a 409 means the execution service is still
   working on that key. When the attempts run out every item is RETRY_EXHAUSTED.
@@ -24,13 +24,7 @@ from typing import Any
 
 import httpx
 import orjson
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-)
+from tenacity import AsyncRetrying, RetryCallState
 
 from tranche.core.logging import get_logger
 from tranche.trade.settings import TradeSettings
@@ -142,18 +136,11 @@ class ExecutionServiceClient:
         self._sleep = sleep
 
     def _retrying(self) -> AsyncRetrying:
-        s = self._settings.execution_service_retry
-        return AsyncRetrying(
-            stop=stop_after_attempt(s.max_attempts),
-            wait=wait_exponential(
-                multiplier=s.initial_backoff_ms / 1000,
-                exp_base=s.backoff_multiplier,
-                max=s.max_backoff_ms / 1000,
-            ),
-            retry=retry_if_exception_type((httpx.TransportError, _RetryableStatus)),
+        backoff = self._settings.execution_service_retry.backoff()
+        return backoff.retrying(
+            (httpx.TransportError, _RetryableStatus),
             sleep=self._sleep,
             before_sleep=self._log_retry,
-            reraise=True,
         )
 
     @staticmethod

@@ -14,7 +14,8 @@ execution being a batch of one (seed task 7):
    execution deleted, the order restored), other refused ones stay NEW;
 4. items refused for a transient reason are resent one by one (new
    Idempotency-Key each time, since the stored answer for the old key is the
-   failure) with backoff, and reported RETRY_EXHAUSTED when the attempts run out.
+   failure) with the ``core.resilience.Backoff`` policy, and reported
+   RETRY_EXHAUSTED when the attempts run out.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any, Literal
 
 from tranche.core.clock import Clock, utc_now
 from tranche.core.logging import get_logger
+from tranche.core.resilience import Backoff
 from tranche.trade.client import BatchReply, ExecutionServiceClient, ItemResult, Sleep
 from tranche.trade.mapping import chunked, execution_post
 from tranche.trade.metrics import SubmissionMetrics
@@ -67,6 +69,17 @@ class Outcome:
 
 
 Post = tuple[int, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Try:
+    """One try of an item resent alone; not ``final`` while it failed transiently."""
+
+    outcome: Outcome
+    final: bool = False
+
+    def is_final(self) -> bool:
+        return self.final
 
 
 def _new_key() -> str:
@@ -196,26 +209,35 @@ class BulkSubmitter:
         outcomes: dict[int, Outcome],
     ) -> None:
         s = self._settings
-        delay = s.execution_service_individual_retry_initial_delay_ms / 1000
-        ceiling = s.execution_service_individual_retry_max_delay_ms / 1000
         id_ = post[0]
-        outcome = Outcome(id_, "unavailable", f"{EXHAUSTED}: {message}")
-        for _ in range(s.execution_service_retry_failed_individually):
-            await self._sleep(min(delay, ceiling))
-            delay *= s.execution_service_individual_retry_multiplier
+        ceiling = s.execution_service_individual_retry_max_delay_ms / 1000
+        # Try 1 was the batch, which left this item failed for a transient reason: the
+        # policy then waits its backoff before each of the resends.
+        backoff = Backoff(
+            max_attempts=s.execution_service_retry_failed_individually + 1,
+            initial_s=min(s.execution_service_individual_retry_initial_delay_ms / 1000, ceiling),
+            multiplier=s.execution_service_individual_retry_multiplier,
+            max_s=ceiling,
+        )
+        batch_answer: _Try | None = _Try(Outcome(id_, "unavailable", f"{EXHAUSTED}: {message}"))
+
+        async def attempt() -> _Try:
+            nonlocal batch_answer
+            if batch_answer is not None:
+                answer, batch_answer = batch_answer, None
+                return answer
             self._metrics.item_retry()
             reply = await self._send([post], slots)
             item: ItemResult = reply.items[0]
             if item.ok:
-                outcome = Outcome(id_, "sent", None, item.execution_service_id)
-                break
+                return _Try(Outcome(id_, "sent", None, item.execution_service_id), final=True)
             if reply.exhausted:
-                outcome = Outcome(id_, "unavailable", item.message)
-                break
+                return _Try(Outcome(id_, "unavailable", item.message), final=True)
             if not item.transient:
-                outcome = Outcome(id_, "rejected", item.message)
-                break
-            outcome = Outcome(id_, "unavailable", f"{EXHAUSTED}: {item.message}")
+                return _Try(Outcome(id_, "rejected", item.message), final=True)
+            return _Try(Outcome(id_, "unavailable", f"{EXHAUSTED}: {item.message}"))
+
+        outcome = (await backoff.until(attempt, _Try.is_final, sleep=self._sleep)).outcome
         await self._record({id_: outcome}, reservations)
         outcomes[id_] = outcome
 

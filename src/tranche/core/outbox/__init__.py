@@ -6,6 +6,7 @@ circuit breaker and a dead-letter topic. See docs/outbox.md.
 """
 
 from tranche.core.outbox.admin import OutboxStatusReport, TopicStatus, outbox_status, replay_dead
+from tranche.core.outbox.backlog import OutboxBacklog
 from tranche.core.outbox.dispatch import Hook, SentEvent
 from tranche.core.outbox.enqueue import EVENT_ID_HEADER, OutboxEvent, enqueue, enqueue_many
 from tranche.core.outbox.metrics import OutboxMetrics
@@ -24,6 +25,7 @@ __all__ = [
     "EVENT_ID_HEADER",
     "BrokerUnavailableError",
     "Hook",
+    "OutboxBacklog",
     "OutboxEvent",
     "OutboxMetrics",
     "OutboxSettings",

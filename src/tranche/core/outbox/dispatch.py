@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tranche.core.delivery import next_due
 from tranche.core.logging import get_logger
 from tranche.core.outbox import store
 from tranche.core.outbox.enqueue import EVENT_ID_HEADER, decode_headers
@@ -88,12 +89,13 @@ def _change(
     row: Row, attempts: int, error: str, first: datetime, now: datetime, due: datetime
 ) -> dict[str, Any]:
     return {
-        "b_seq": row.seq,
+        "id": row.seq,
         "attempts": attempts,
         "available_at": due,
         "last_error": error,
         "first_attempt_at": first,
         "last_attempt_at": now,
+        "sent_at": None,
     }
 
 
@@ -170,10 +172,10 @@ async def publish_round(
         res.broker_answered = True
         attempts = row.attempts + 1
         first = row.first_attempt_at or now
-        if out.kind == "permanent" or backoff.exhausted(attempts):
+        due = next_due(backoff, attempts, now, permanent=out.kind == "permanent")
+        if due is None:
             doomed.append((row, out.error, attempts, first))
         else:
-            due = now + timedelta(seconds=backoff.delay_after(attempts))
             res.retry.append(_change(row, attempts, out.error, first, now, due))
             res.retried_topics.append(row.topic)
             log.warning("outbox_publish_retry", topic=row.topic, attempts=attempts, error=out.error)

@@ -1,4 +1,4 @@
-"""The relay: a task in the app's lifespan that moves outbox rows to Kafka.
+r"""The relay: a task in the app's lifespan that moves outbox rows to Kafka.
 
 On PostgreSQL and MariaDB a round is one transaction: claim rows
 (``FOR UPDATE SKIP LOCKED``, READ COMMITTED so MariaDB takes no gap locks that
@@ -10,7 +10,9 @@ reads, publishes outside any transaction (a long read would make its later
 write fail with SQLITE_BUSY_SNAPSHOT), then records the outcome.
 
 The relay wakes when this process commits new rows (see ``wake``) and polls
-otherwise. While the circuit is open it claims nothing: rows stay PENDING.
+otherwise. While the circuit is open it claims nothing: rows stay PENDING. Its
+rounds and its housekeeping (table gauges, purge of old SENT rows) are two
+:class:`~tranche.core.loops.BackgroundLoop`\ s.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tranche.core.clock import utc_now
 from tranche.core.db import Database
 from tranche.core.logging import get_logger
+from tranche.core.loops import BackgroundLoop
 from tranche.core.outbox import store, wake
 from tranche.core.outbox.dispatch import (
     Hook,
@@ -101,11 +104,24 @@ class Relay:
         self._locking = db.dialect in ("postgresql", "mysql")
         self._hooks: dict[str, list[Hook]] = {}
         self._waiters: dict[str, list[_Waiter]] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._rounds = BackgroundLoop(
+            f"relay:{name}",
+            self._worker_round,
+            interval_s=settings.poll_interval_ms / 1000,
+            workers=settings.relay_concurrency if self._locking else 1,
+            # Mid-publish on a slow broker at the end of the grace: the open transaction
+            # rolls back and the rows stay PENDING for the next start.
+            grace_s=STOP_GRACE_S,
+            error_event="outbox_round_failed",
+        )
+        self._housekeeper = BackgroundLoop(
+            f"relay-housekeeping:{name}",
+            self._housekeeping,
+            interval_s=STATS_INTERVAL_S,
+            error_event="outbox_housekeeping_failed",
+        )
+        self._started = False
         self._topics: set[str] = set()
-        self._next_housekeeping = 0.0
         self._next_analyze = 0.0
 
     # -- lifecycle -----------------------------------------------------------------
@@ -114,28 +130,20 @@ class Relay:
         self._hooks.setdefault(topic, []).append(hook)
 
     async def start(self) -> None:
-        if self._task is not None or self._publisher is None:
+        if self._started or self._publisher is None:
             return
-        self._stopping = False
+        self._started = True
         wake.register(self._db.engine.sync_engine, self.notify)
-        self._task = asyncio.create_task(self._run(), name=f"relay:{self.name}")
+        self._rounds.start()
+        self._housekeeper.start()
         log.info("outbox_relay_started", relay=self.name, database=self._db.name)
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
         wake.unregister(self._db.engine.sync_engine, self.notify)
+        self._started = False
         try:
-            if task is not None:
-                self._stopping = True
-                self._wake.set()
-                try:
-                    await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_S)
-                except TimeoutError:
-                    # Mid-publish on a slow broker: the open transaction rolls back and
-                    # the rows stay PENDING for the next start.
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            await self._rounds.stop()
+            await self._housekeeper.stop()
         finally:
             if self._publisher is not None:
                 await self._publisher.close()
@@ -143,7 +151,12 @@ class Relay:
 
     def notify(self) -> None:
         """Wake the relay now (called after each commit that enqueued events)."""
-        self._wake.set()
+        self._rounds.wake()
+
+    @property
+    def relaying(self) -> bool:
+        """This process relays and the broker's circuit is closed."""
+        return self._publisher is not None and self._breaker.state is BreakerState.CLOSED
 
     @property
     def circuit(self) -> BreakerState:
@@ -154,34 +167,20 @@ class Relay:
         log.warning("outbox_circuit", relay=self.name, state=state.name.lower())
 
     # -- loop ----------------------------------------------------------------------
-    async def _run(self) -> None:
-        workers = self._settings.relay_concurrency if self._locking else 1
-        await asyncio.gather(*(self._worker(i) for i in range(workers)))
-
-    async def _worker(self, index: int) -> None:
-        """One round after another; on PostgreSQL/MariaDB several overlap (SKIP LOCKED)."""
-        poll = self._settings.poll_interval_ms / 1000
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                handled = await self._round()
-            except Exception:
-                # A half-open probe that died here must not hold the only permit.
-                self._breaker.release()
-                log.exception("outbox_round_failed", relay=self.name)
-                handled = 0
-            if index == 0:
-                await self._housekeeping()
-            if self._stopping:
-                break
-            if handled >= self._settings.batch_size:
-                self._wake.set()  # more is waiting: rouse the other workers too
-                continue
-            wait = poll
-            if self._breaker.state is BreakerState.OPEN:
-                wait = max(self._breaker.retry_in(), 0.01)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+    async def _worker_round(self) -> float | None:
+        """One round of a worker; on PostgreSQL/MariaDB several overlap (SKIP LOCKED)."""
+        try:
+            handled = await self._round()
+        except BaseException:
+            # A half-open probe that died here must not hold the only permit.
+            self._breaker.release()
+            raise
+        if handled >= self._settings.batch_size:
+            self._rounds.wake()  # more is waiting: rouse the other workers too
+            return 0.0
+        if self._breaker.state is BreakerState.OPEN:
+            return max(self._breaker.retry_in(), 0.01)
+        return None
 
     async def _round(self) -> int:
         if not self._breaker.allow():
@@ -280,36 +279,30 @@ class Relay:
                 for waiter in self._waiters.get(event_id, ()):
                     waiter.resolve((event_id,))
 
-    async def _housekeeping(self) -> None:
-        if time.monotonic() < self._next_housekeeping:
-            return
-        self._next_housekeeping = time.monotonic() + STATS_INTERVAL_S
-        try:
-            now = self._clock()
-            async with self._db.sessions() as session:
-                pending, dead = await store.table_stats(session, now)
-                self._metrics.set_table_stats(pending, dead, self._topics)
-                self._topics.update(pending, dead)
-                backlog = sum(n for n, _ in pending.values())
-                if (
-                    self._db.dialect == "postgresql"
-                    and backlog > 10 * self._settings.batch_size
-                    and time.monotonic() > self._next_analyze
-                ):
-                    # Fresh statistics keep the claim on the index; with stale ones the
-                    # planner may scan the whole backlog every round.
-                    await session.execute(text("ANALYZE outbox"))
-                    self._next_analyze = time.monotonic() + ANALYZE_INTERVAL_S
-                hours = self._settings.sent_retention_hours
-                if hours > 0:
-                    purged = await store.purge_sent(
-                        session, now - timedelta(hours=hours), PURGE_CHUNK
-                    )
-                    await session.commit()
-                    if purged:
-                        log.info("outbox_purged", relay=self.name, rows=purged)
-        except Exception:
-            log.exception("outbox_housekeeping_failed", relay=self.name)
+    async def _housekeeping(self) -> float | None:
+        """Table gauges, ANALYZE of a large backlog (PostgreSQL), purge of old SENT rows."""
+        now = self._clock()
+        async with self._db.sessions() as session:
+            pending, dead = await store.table_stats(session, now)
+            self._metrics.set_table_stats(pending, dead, self._topics)
+            self._topics.update(pending, dead)
+            backlog = sum(n for n, _ in pending.values())
+            if (
+                self._db.dialect == "postgresql"
+                and backlog > 10 * self._settings.batch_size
+                and time.monotonic() > self._next_analyze
+            ):
+                # Fresh statistics keep the claim on the index; with stale ones the
+                # planner may scan the whole backlog every round.
+                await session.execute(text("ANALYZE outbox"))
+                self._next_analyze = time.monotonic() + ANALYZE_INTERVAL_S
+            hours = self._settings.sent_retention_hours
+            if hours > 0:
+                purged = await store.purge_sent(session, now - timedelta(hours=hours), PURGE_CHUNK)
+                await session.commit()
+                if purged:
+                    log.info("outbox_purged", relay=self.name, rows=purged)
+        return None
 
     # -- callers -------------------------------------------------------------------
     async def wait_sent(self, event_ids: Collection[str], timeout_s: float) -> set[str]:

@@ -1,4 +1,9 @@
-"""The relay's SQL: claim rows, keep per-key order, record outcomes, table statistics, purge."""
+"""The relay's SQL: claim rows, keep per-key order, record outcomes, table statistics, purge.
+
+The outbox is a :class:`~tranche.core.delivery.DeliveryQueue` (``QUEUE``): the due rule,
+the plain claim, the recorded fates and the statistics are the queue's. What is the
+outbox's own: the one-statement claim-and-mark of PostgreSQL and the order per key.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,15 @@ from sqlalchemy import BigInteger, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tranche.core.delivery import DeliveryQueue
 from tranche.core.outbox.table import MAX_ERROR, OutboxStatus, outbox_table
 
 __all__ = [
+    "QUEUE",
     "Row",
     "claim",
     "claim_and_mark",
+    "count_pending",
     "mark_dead",
     "mark_retry",
     "mark_sent",
@@ -29,6 +37,14 @@ __all__ = [
 
 t = outbox_table
 PENDING = OutboxStatus.PENDING.value
+QUEUE = DeliveryQueue(
+    t,
+    id="seq",
+    due_at="available_at",
+    done=OutboxStatus.SENT.value,
+    dead=OutboxStatus.DEAD.value,
+    max_error=MAX_ERROR,
+)
 
 
 class Row(NamedTuple):
@@ -62,19 +78,12 @@ _ROW_COLUMNS = (
 
 async def claim(session: AsyncSession, limit: int, now: datetime, lock: bool) -> list[Row]:
     """The first ``limit`` due PENDING rows in ``seq`` order; locked (SKIP LOCKED) when ``lock``."""
-    stmt = (
-        select(*_ROW_COLUMNS)
-        .where(t.c.status == PENDING, t.c.available_at <= now)
-        .order_by(t.c.seq)
-        .limit(limit)
-    )
-    if lock:
-        stmt = stmt.with_for_update(skip_locked=True)
-    result = await session.execute(stmt)
+    result = await session.execute(QUEUE.claim_select(now, limit, _ROW_COLUMNS, lock=lock))
     return list(map(Row._make, result.all()))
 
 
-# Claim, mark SENT and find the earlier PENDING rows of other holders, in one round trip.
+# QUEUE's due rule, then claim, mark SENT and find the earlier PENDING rows of other
+# holders, in one round trip.
 # The data-modifying CTE's effects are invisible to the rest of the statement, so
 # "earlier" still sees the picked rows as PENDING and leaves them out explicitly.
 _PG_CLAIM = text(
@@ -197,36 +206,19 @@ async def mark_sent(session: AsyncSession, seqs: Sequence[int], now: datetime) -
         )
 
 
-def _clip(error: str | None) -> str | None:
-    return None if error is None else error[:MAX_ERROR]
-
-
-async def _per_row(session: AsyncSession, status: str, changes: Iterable[dict[str, Any]]) -> None:
-    params = [{**c, "last_error": _clip(c["last_error"]), "b_status": status} for c in changes]
-    if params:
-        await session.execute(
-            update(t)
-            .where(t.c.seq == bindparam("b_seq"))
-            .values(
-                status=bindparam("b_status"),
-                attempts=bindparam("attempts"),
-                available_at=bindparam("available_at"),
-                last_error=bindparam("last_error"),
-                first_attempt_at=bindparam("first_attempt_at"),
-                last_attempt_at=bindparam("last_attempt_at"),
-                sent_at=None,
-            ),
-            params,
-        )
-
-
 async def mark_retry(session: AsyncSession, changes: Iterable[dict[str, Any]]) -> None:
-    """Rows stay PENDING with a new attempt count and due time (keys as in :func:`_per_row`)."""
-    await _per_row(session, PENDING, changes)
+    """Rows stay PENDING with a new attempt count and due time (see ``dispatch``)."""
+    await QUEUE.record_many(session, PENDING, changes)
 
 
 async def mark_dead(session: AsyncSession, changes: Iterable[dict[str, Any]]) -> None:
-    await _per_row(session, OutboxStatus.DEAD.value, changes)
+    await QUEUE.record_many(session, OutboxStatus.DEAD.value, changes)
+
+
+async def count_pending(session: AsyncSession, cap: int) -> int:
+    """PENDING rows, counted up to ``cap`` (a bounded count stays cheap on a large backlog)."""
+    pending = select(sa.literal(1)).where(t.c.status == PENDING).limit(cap).subquery()
+    return int((await session.execute(select(func.count()).select_from(pending))).scalar_one())
 
 
 async def sent_among(session: AsyncSession, event_ids: Iterable[str]) -> set[str]:
@@ -246,21 +238,9 @@ async def table_stats(
     session: AsyncSession, now: datetime
 ) -> tuple[dict[str, tuple[int, float]], dict[str, int]]:
     """PENDING count and oldest age (seconds) per topic, and DEAD count per topic."""
-    pending: dict[str, tuple[int, float]] = {}
-    result = await session.execute(
-        select(t.c.topic, func.count(), func.min(t.c.created_at))
-        .where(t.c.status == PENDING)
-        .group_by(t.c.topic)
-    )
-    for topic, count, oldest in result.all():
-        age = max(0.0, (now - oldest).total_seconds())
-        pending[topic] = (int(count), age)
-    dead_result = await session.execute(
-        select(t.c.topic, func.count())
-        .where(t.c.status == OutboxStatus.DEAD.value)
-        .group_by(t.c.topic)
-    )
-    return pending, {topic: int(n) for topic, n in dead_result.all()}
+    stats = await QUEUE.stats(session, now, by=t.c.topic)
+    pending = {topic: (s.pending, s.oldest_pending_s) for topic, s in stats.items() if s.pending}
+    return pending, {topic: s.dead for topic, s in stats.items() if s.dead}
 
 
 async def purge_sent(session: AsyncSession, before: datetime, limit: int) -> int:

@@ -10,9 +10,10 @@ alone with ``GET /api/v1/security/{id}``. Ticker → id: ``GET /api/v2/securitie
 
 Found pairs are cached for ``cache_ttl_s``; unknown ids for ``negative_ttl_s`` (so a
 security created later shows up soon). A failed call (timeout, 5xx, garbage) is not
-cached: the ticker degrades to null, a metric counts it, and for ``cooldown_s`` after
-a failure no call is made, so a dead security service costs one timeout, not one per
-request.
+cached: the ticker degrades to null, a metric counts it, and the client's circuit
+breaker (``core.resilience.CircuitBreaker``; by default the first failure opens it)
+makes no call for ``cooldown_s``, then lets one probe through, so a dead security
+service costs one timeout, not one per request.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from cachetools import TTLCache
 from prometheus_client import CollectorRegistry, Counter
 
 from tranche.core.logging import get_logger
+from tranche.core.resilience import BreakerState, CircuitBreaker, CircuitOpenError
 
 __all__ = ["SecurityClient", "SecurityServiceUnavailable"]
 
@@ -51,6 +53,7 @@ class SecurityClient:
         negative_ttl_s: float = 60.0,
         timeout_s: float = 5.0,
         cooldown_s: float = 10.0,
+        failure_threshold: int = 1,
         fallback_concurrency: int = 8,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -58,13 +61,12 @@ class SecurityClient:
         self.base_url = base_url.rstrip("/") if base_url else None
         self.batch_size = batch_size
         self.timeout = httpx.Timeout(timeout_s)
-        self.cooldown_s = cooldown_s
         self.clock = clock
+        self.breaker = CircuitBreaker(failure_threshold, cooldown_s, clock=clock)
         self._fallback = asyncio.Semaphore(fallback_concurrency)
         self._tickers: TTLCache[str, str] = TTLCache(cache_size, cache_ttl_s, timer=clock)
         self._unknown: TTLCache[str, bool] = TTLCache(cache_size, negative_ttl_s, timer=clock)
         self._ids: TTLCache[str, str] = TTLCache(cache_size, cache_ttl_s, timer=clock)
-        self._down_until = 0.0
         self.lookups = Counter(
             "execution_security_lookups",
             "Ticker lookups by outcome (cache hit, fetched, unknown, failed)",
@@ -83,21 +85,34 @@ class SecurityClient:
         return self.base_url is not None
 
     def _available(self) -> bool:
-        return self.clock() >= self._down_until
+        """Worth trying: the circuit is not open (a half-open one lets one call through)."""
+        return self.breaker.state is not BreakerState.OPEN
 
     def _failed(self, what: str, exc: Exception) -> None:
-        self._down_until = self.clock() + self.cooldown_s
+        if not _counted_by_get(exc):
+            self.breaker.record_failure(f"{type(exc).__name__}: {exc}")
         log.warning("security_service_failed", call=what, error=f"{type(exc).__name__}: {exc}")
 
     async def _get(self, endpoint: str, path: str, params: Any = None) -> httpx.Response:
+        """One call, if the breaker lets it out (else :class:`CircuitOpenError`); the caller
+        reports the outcome to the breaker."""
+        self.breaker.check()
         try:
             response = await self.http.get(
                 f"{self.base_url}{path}", params=params, timeout=self.timeout
             )
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
             self.calls.labels(endpoint, "error").inc()
+            self.breaker.record_failure(f"{type(exc).__name__}: {exc}")
+            raise
+        except BaseException:  # cancelled: a half-open probe permit must not stay out
+            self.breaker.release()
             raise
         self.calls.labels(endpoint, str(response.status_code)).inc()
+        if response.status_code >= 500:
+            self.breaker.record_failure(f"HTTP {response.status_code}")
+        else:
+            self.breaker.record_success()
         return response
 
     def _remember(self, securities: Any) -> None:
@@ -158,6 +173,8 @@ class SecurityClient:
             response = await self._get("v2-by-ids", "/api/v2/securities", params)
             response.raise_for_status()
             self._remember(response.json().get("securities"))
+        except CircuitOpenError:
+            return  # another call is probing the service; the ids stay unresolved
         except httpx.TransportError as exc:
             self._failed("v2-by-ids", exc)
         except httpx.HTTPStatusError as exc:
@@ -180,6 +197,8 @@ class SecurityClient:
                     return
                 response.raise_for_status()
                 self._remember([response.json()])
+            except CircuitOpenError:
+                return
             except (httpx.HTTPError, ValueError, SecurityServiceUnavailable) as exc:
                 self._failed("v1-by-id", exc)
 
@@ -203,7 +222,16 @@ class SecurityClient:
                 return None
             response.raise_for_status()
             self._remember(response.json().get("securities"))
+        except CircuitOpenError as exc:
+            raise SecurityServiceUnavailable("the security service failed recently") from exc
         except (httpx.HTTPError, ValueError, AttributeError, SecurityServiceUnavailable) as exc:
             self._failed("v2-by-ticker", exc)
             raise SecurityServiceUnavailable(f"security service lookup failed: {exc}") from exc
         return self._ids.get(key)
+
+
+def _counted_by_get(exc: Exception) -> bool:
+    """Transport errors and 5xx answers, which ``_get`` already reported to the breaker."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code >= 500
+    return isinstance(exc, httpx.HTTPError)

@@ -1,6 +1,7 @@
-"""Backpressure from the outbox: new chunks wait while the relay is far behind.
+"""Backpressure from the outbox: writers wait while the relay is far behind.
 
-Writing a chunk costs the service about as much CPU as relaying its events to the
+The execution service's batch writer calls :meth:`OutboxBacklog.wait` before each
+chunk. Writing a chunk costs the service about as much CPU as relaying its events to the
 broker, and both run in the same process. Under sustained load the request handlers
 would win the event loop and the backlog of unsent events — and with it the delay
 between a commit and the event on ``orders`` — would grow for as long as the load
@@ -21,11 +22,9 @@ import asyncio
 import time
 from collections.abc import Callable
 
-import sqlalchemy as sa
-
 from tranche.core.db import Database
 from tranche.core.logging import get_logger
-from tranche.core.outbox.table import OutboxStatus, outbox_table
+from tranche.core.outbox import store
 
 __all__ = ["OutboxBacklog"]
 
@@ -55,11 +54,6 @@ class OutboxBacklog:
         self._added = 0
         self._counted_at = float("-inf")
         self._lock = asyncio.Lock()
-        t = outbox_table
-        pending = sa.select(sa.literal(1)).where(t.c.status == OutboxStatus.PENDING.value)
-        self._query = sa.select(sa.func.count()).select_from(
-            pending.limit(sa.bindparam("cap")).subquery()
-        )
 
     @property
     def enabled(self) -> bool:
@@ -72,9 +66,7 @@ class OutboxBacklog:
             if time.monotonic() - self._counted_at >= self.poll_s:
                 added = self._added
                 async with self.db.sessions() as s:
-                    self._count = int(
-                        (await s.execute(self._query, {"cap": self.limit})).scalar_one()
-                    )
+                    self._count = await store.count_pending(s, self.limit)
                 self._counted_at = time.monotonic()
                 self._added -= added  # those are in the count now
             return self._count + self._added

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from tranche.core.resilience import Backoff, BreakerState, CircuitBreaker, CircuitOpenError
 
@@ -46,6 +48,66 @@ async def test_retrying_tries_max_attempts_then_reraises() -> None:
     with pytest.raises(ConnectionError):
         await flaky()
     assert calls == 3
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@given(
+    initial=st.floats(0, 10),
+    multiplier=st.floats(1, 5),
+    cap=st.floats(10, 100),
+    attempts=st.integers(2, 12),
+)
+async def test_retries_wait_what_the_persisted_schedule_and_tenacity_would(
+    initial: float, multiplier: float, cap: float, attempts: int
+) -> None:
+    """The delays a retry loop sleeps are ``delay_after(n)``, the ones the outbox stores,
+    and the ones tenacity's own exponential wait computes for the same policy."""
+    b = Backoff(max_attempts=attempts, initial_s=initial, multiplier=multiplier, max_s=cap)
+    ours, theirs = Sleeps(), Sleeps()
+
+    async def down() -> None:
+        raise ConnectionError("down")
+
+    with pytest.raises(ConnectionError):
+        await b.retrying(ConnectionError, sleep=ours)(down)
+    reference = AsyncRetrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=initial, exp_base=multiplier, max=cap),
+        sleep=theirs,
+        reraise=True,
+    )
+    with pytest.raises(ConnectionError):
+        await reference(down)
+    assert ours.delays == [b.delay_after(n) for n in range(1, attempts)]
+    assert ours.delays == pytest.approx(theirs.delays)
+
+
+async def test_until_retries_on_results_and_returns_the_last_one() -> None:
+    answers = iter(["busy", "busy", "done", "never asked"])
+    sleeps = Sleeps()
+    got = await Backoff(5, 1, 2, 30).until(
+        lambda: _next(answers), lambda answer: answer == "done", sleep=sleeps
+    )
+    assert got == "done"
+    assert sleeps.delays == [1.0, 2.0]
+
+    sleeps = Sleeps()
+    busy = await Backoff(3, 1, 2, 30).until(
+        lambda: _next(iter(["busy"] * 5)), lambda answer: answer == "done", sleep=sleeps
+    )
+    assert busy == "busy"  # tries ran out: the last answer, not an error
+    assert sleeps.delays == [1.0, 2.0]
+
+
+async def _next(answers: Iterator[str]) -> str:
+    return next(answers)
 
 
 class Clock:

@@ -12,9 +12,8 @@ from tests.fixtures.servers import DatabaseFactory
 from tests.fixtures.waiting import eventually
 from tranche.core.db import Database
 from tranche.core.migrations import upgrade
-from tranche.core.outbox import OutboxEvent, enqueue_many
+from tranche.core.outbox import OutboxBacklog, OutboxEvent, enqueue_many
 from tranche.core.settings import PoolSettings
-from tranche.execution.backlog import OutboxBacklog
 
 POOL = PoolSettings(pool_size=3, max_overflow=0, pool_timeout=30, pool_recycle=-1)
 
