@@ -32,7 +32,13 @@ from tranche.doctoral.settings import DoctoralSettings
 
 __all__ = ["demo", "demo_overrides"]
 
-JOBS = ("tokenCleanupJob", "dureeDoctoratAlertJob", "monthlyReportJob", "archiveJob")
+JOBS = (
+    "tokenCleanupJob",
+    "dureeDoctoratAlertJob",
+    "monthlyReportJob",
+    "dataConsistencyJob",
+    "archiveJob",
+)
 
 
 @dataclass
@@ -41,17 +47,16 @@ class _Inbox:
 
     host: str
     port: int
-    recipients: list[str] = field(default_factory=list)
-    attachments: list[str] = field(default_factory=list)
+    mails: int = 0
+    by_attachment: dict[str, list[str]] = field(default_factory=dict)
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        self.recipients += list(envelope.rcpt_tos)
+        self.mails += 1
         mail = message_from_bytes(envelope.original_content or envelope.content)
-        self.attachments += [
-            str(p.get_filename())
-            for p in mail.walk()
-            if p.get_content_disposition() == "attachment"
-        ]
+        for part in mail.walk():
+            if part.get_content_disposition() == "attachment":
+                name = str(part.get_filename())
+                self.by_attachment.setdefault(name, []).extend(envelope.rcpt_tos)
         return "250 OK"
 
 
@@ -114,28 +119,24 @@ async def _run(client: httpx.AsyncClient, job: str, timeout_s: float = 300.0) ->
         await asyncio.sleep(0.2)
 
 
-async def _published(settings: DoctoralSettings, expected: int, timeout_s: float = 60.0) -> int:
+async def _published(settings: DoctoralSettings, timeout_s: float = 60.0) -> tuple[int, int]:
+    """``(sent, written)``: the jobs' events on the notifications topic, once every one the
+    outbox holds was acknowledged by the broker (or the time ran out)."""
     db = Database.open("batchdb", settings.database_urls()["batchdb"], settings.pool())
+    on_topic = outbox_table.c.topic == settings.notifications_topic
+    sent_case = sa.case((outbox_table.c.status == "SENT", 1), else_=0)
+    query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sent_case), 0)).where(on_topic)
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        sent = 0
+        written = sent = 0
         while loop.time() < deadline:
             async with db.sessions() as s:
-                sent = (
-                    await s.execute(
-                        sa.select(sa.func.count())
-                        .select_from(outbox_table)
-                        .where(
-                            outbox_table.c.topic == settings.notifications_topic,
-                            outbox_table.c.status == "SENT",
-                        )
-                    )
-                ).scalar_one()
-            if sent >= expected:
+                written, sent = (await s.execute(query)).one()
+            if sent >= written:
                 break
             await asyncio.sleep(0.2)
-        return int(sent)
+        return int(sent), int(written)
     finally:
         await db.close()
 
@@ -174,7 +175,6 @@ async def demo(settings: DoctoralSettings, ctx: DemoContext) -> list[DemoLine]:
     lines.append(
         DemoLine("doctoral", "admin API guard", f"no token {refused}, ROLE_DOCTORANT {forbidden}")
     )
-    alerts = 0
     async with httpx.AsyncClient(
         base_url=base, timeout=30, headers={"Authorization": f"Bearer {admin}"}
     ) as client:
@@ -182,7 +182,6 @@ async def demo(settings: DoctoralSettings, ctx: DemoContext) -> list[DemoLine]:
             say(f"[bold]doctoral[/] running {job} through POST /api/batch/jobs/{job}/run")
             body = await _run(client, job)
             counts = body.get("counts", {})
-            alerts += int(counts.get("notifications", 0)) + int(counts.get("events", 0))
             lines.append(
                 DemoLine(
                     "doctoral",
@@ -193,13 +192,13 @@ async def demo(settings: DoctoralSettings, ctx: DemoContext) -> list[DemoLine]:
     report_line = _report_line(settings)
     say(f"[bold]doctoral[/] monthly report: {report_line.result}")
     lines.append(report_line)
-    sent = await _published(settings, alerts)
+    sent, written = await _published(settings)
     lines.append(
         DemoLine(
             "doctoral",
             f"topic '{settings.notifications_topic}'",
-            f"{sent}/{alerts} events (RAPPEL_ECHEANCE, report NOTIFICATION_GENERALE) "
-            "acknowledged by the broker",
+            f"{sent}/{written} events (RAPPEL_ECHEANCE, NOTIFICATION_GENERALE for the report, "
+            "ALERTE_SYSTEME for anomalies) acknowledged by the broker",
         )
     )
     return lines
@@ -214,8 +213,12 @@ def _report_line(settings: DoctoralSettings) -> DemoLine:
     if inbox is None:
         mailed = "aiosmtpd not installed: mails recorded SKIPPED"
     else:
+        name = reports[-1].name if reports else ""
+        to = inbox.by_attachment.get(name, [])
+        anomaly = sum(len(r) for n, r in inbox.by_attachment.items() if n.startswith("anomaly_"))
         mailed = (
-            f"{len(inbox.recipients)} mail(s) to {', '.join(inbox.recipients) or 'nobody'} "
-            f"at the local SMTP receiver, attached: {', '.join(sorted(set(inbox.attachments)))}"
+            f"mailed with {name or 'no report'} to {', '.join(to) or 'nobody'}; "
+            f"the local SMTP receiver got {inbox.mails} mail(s) in all "
+            f"({anomaly} anomaly report(s), the rest re-sent notifications and alerts)"
         )
     return DemoLine("doctoral", "monthly report", f"{where}; {mailed}")
