@@ -228,3 +228,31 @@ async def test_a_missed_occurrence_older_than_the_grace_is_a_logged_misfire(
         await JobScheduler(fresh, [Schedule("neverJob", "0 0 2 * * ?")], clock=clock).catch_up()
         == []
     )
+
+
+async def test_a_failing_tick_does_not_end_the_run_loop(engine: AsyncEngine) -> None:
+    """batchdb unreachable for one tick: the loop logs it and ticks again, it never stops
+    scheduling (before, the exception ended the scheduler's task for good)."""
+    launcher = JobLauncher(JobRepository(engine), [quick_job("everySecondJob")], settings=SETTINGS)
+    settings = SETTINGS.model_copy(update={"scheduler_max_sleep_seconds": 0.05})
+    scheduler = JobScheduler(
+        launcher, [Schedule("everySecondJob", "* * * * * ?")], settings=settings
+    )
+    real_tick = scheduler.tick
+    calls: list[str] = []
+
+    async def flaky_tick(now: datetime | None = None) -> list[object]:
+        calls.append("tick")
+        if len(calls) == 1:
+            raise ConnectionError("batchdb unreachable")
+        return list(await real_tick(now))
+
+    scheduler.tick = flaky_tick  # type: ignore[method-assign]
+    scheduler.start()
+    try:
+        await eventually(lambda: len(calls) >= 3, 5, "ticks after the failing one")
+        assert scheduler.running
+    finally:
+        await scheduler.stop()
+        await launcher.close()
+    assert not scheduler.running

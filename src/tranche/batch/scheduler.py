@@ -22,8 +22,6 @@ so every occurrence is its own job instance and a failed one can be restarted on
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +39,7 @@ from tranche.batch.model import Clock, JobParameter, ParameterValue, utc_now
 from tranche.batch.settings import BatchSettings
 from tranche.batch.starting import OccurrenceAlreadyFiredError
 from tranche.core.logging import get_logger
+from tranche.core.loops import BackgroundLoop
 
 __all__ = ["FIRE_TIME", "Firing", "JobScheduler", "Schedule"]
 
@@ -90,7 +89,13 @@ class JobScheduler:
         self._crons = [self._validate(s) for s in self.schedules]
         start = clock() - self.settings.misfire_grace
         self._checked = [start for _ in self.schedules]
-        self._task: asyncio.Task[None] | None = None
+        self._caught_up = False
+        self._loop = BackgroundLoop(
+            "batch:scheduler",
+            self._round,
+            interval_s=self.settings.scheduler_max_sleep_seconds,
+            error_event="batch.schedule.tick_failed",
+        )
 
     def _validate(self, schedule: Schedule) -> CronExpression:
         """Fail at start, naming the job and the fault: unknown job, bad or dead expression."""
@@ -227,28 +232,30 @@ class JobScheduler:
         log.info("batch.schedule.fired", job=schedule.job, fire_time=fire.isoformat())
         return Firing(schedule.job, fire, "started", execution_id)
 
-    async def run(self) -> None:
-        """Catch up, then tick and sleep until the next fire time (at most
-        ``scheduler_max_sleep_seconds``), for ever."""
-        try:
-            await self.catch_up()
-        except Exception:
-            log.error("batch.schedule.catch_up_failed", exc_info=True)
-        while True:
-            await self.tick()
-            upcoming = [t for t in self.next_fire_times().values() if t is not None]
-            delay = self.settings.scheduler_max_sleep_seconds
-            if upcoming:
-                delay = min(delay, max(0.0, (min(upcoming) - self.clock()).total_seconds()))
-            await asyncio.sleep(delay + 0.001)
+    async def _round(self) -> float:
+        """One pass of the run loop: catch up once, fire what is due, and say how long to
+        sleep — until the next fire time, at most ``scheduler_max_sleep_seconds``."""
+        if not self._caught_up:
+            self._caught_up = True
+            try:
+                await self.catch_up()
+            except Exception:
+                log.error("batch.schedule.catch_up_failed", exc_info=True)
+        await self.tick()
+        upcoming = [t for t in self.next_fire_times().values() if t is not None]
+        delay = self.settings.scheduler_max_sleep_seconds
+        if upcoming:
+            delay = min(delay, max(0.0, (min(upcoming) - self.clock()).total_seconds()))
+        return delay + 0.001
+
+    @property
+    def running(self) -> bool:
+        return self._loop.running
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self.run(), name="batch:scheduler")
+        """Run the loop in the background; a failing tick (batchdb down) is logged and
+        retried after ``scheduler_max_sleep_seconds``, never the end of scheduling."""
+        self._loop.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loop.stop()
