@@ -2,33 +2,27 @@
 
 The text is French with accents, which reportlab's built-in Helvetica cannot
 always print; DejaVu Sans (shipped with matplotlib) is embedded instead. The
-file is written to a temporary name in the reports directory, fsynced and
-renamed, so the reports API never lists or serves a half-written report.
+file is written by the reports store (`reports.storage.ReportStore`: temporary name,
+fsync, rename), so the reports API never lists or serves a half-written report.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
-from pathlib import Path
 from xml.sax.saxutils import escape
 
-import matplotlib
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import cm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-__all__ = ["CheckSection", "render", "report_name", "write_atomically"]
+from tranche.doctoral.reports.pdf_tables import FONT, FONT_BOLD, register_fonts
 
-FONT, FONT_BOLD = "DejaVuSans", "DejaVuSans-Bold"
+__all__ = ["CheckSection", "render", "report_name"]
 
 
 @dataclass(frozen=True)
@@ -43,16 +37,8 @@ def report_name(at: datetime) -> str:
     return f"anomaly_report_{at:%Y_%m_%d_%H%M%S}.pdf"
 
 
-def _fonts() -> None:
-    if FONT in pdfmetrics.getRegisteredFontNames():
-        return
-    ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    pdfmetrics.registerFont(TTFont(FONT, str(ttf / "DejaVuSans.ttf")))
-    pdfmetrics.registerFont(TTFont(FONT_BOLD, str(ttf / "DejaVuSans-Bold.ttf")))
-
-
 def render(at: datetime, job_execution_id: int, sections: Sequence[CheckSection]) -> bytes:
-    _fonts()
+    register_fonts()
     base = getSampleStyleSheet()
     body = ParagraphStyle("body", parent=base["BodyText"], fontName=FONT, fontSize=8, leading=10)
     title = ParagraphStyle("title", parent=base["Title"], fontName=FONT_BOLD)
@@ -110,25 +96,3 @@ def _table(rows: Sequence[Sequence[object]], widths: list[float]) -> Table:
         )
     )
     return table
-
-
-def write_atomically(directory: Path, name: str, content: bytes) -> Path:
-    """``directory/name`` holding ``content``, never visible half-written."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        target = directory / name
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return target

@@ -25,9 +25,10 @@ from tranche.doctoral.consistency.anomalies import (
     totals,
 )
 from tranche.doctoral.consistency.base import Deps
-from tranche.doctoral.consistency.pdf import CheckSection, render, report_name, write_atomically
+from tranche.doctoral.consistency.pdf import CheckSection, render, report_name
 from tranche.doctoral.jobs.common import add_counts, run_at
 from tranche.doctoral.mail import MailError
+from tranche.doctoral.reports.storage import ReportStore
 
 __all__ = ["REPORT_KEY", "sections", "tasklet"]
 
@@ -50,9 +51,8 @@ def tasklet(deps: Deps) -> Tasklet:
         parts = sections(ctx)
         name = report_name(at)
         content = await asyncio.to_thread(render, at, ctx.job_execution.id, parts)
-        path = await asyncio.to_thread(
-            write_atomically, deps.settings.reports_directory.resolve(), name, content
-        )
+        store = ReportStore(deps.settings.reports_directory.resolve())
+        path = await asyncio.to_thread(store.write, name, content)
         ctx.job_context[REPORT_KEY] = name
         fixed = sum(p.corrected for p in parts)
         manual = sum(p.manual for p in parts)

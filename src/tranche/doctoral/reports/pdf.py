@@ -19,14 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     Image,
@@ -57,6 +54,7 @@ from tranche.doctoral.reports.pdf_tables import (
     FONT_BOLD,
     INK,
     category_tables,
+    register_fonts,
     styles,
 )
 from tranche.doctoral.reports.period import Month
@@ -78,15 +76,6 @@ SECTIONS = (
     "Définitions",
 )
 _MARGIN = 18 * mm
-
-
-def _register_fonts() -> None:
-    if FONT in pdfmetrics.getRegisteredFontNames():
-        return
-    ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    pdfmetrics.registerFont(TTFont(FONT, str(ttf / "DejaVuSans.ttf")))
-    pdfmetrics.registerFont(TTFont(FONT_BOLD, str(ttf / "DejaVuSans-Bold.ttf")))
-    pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD)
 
 
 @dataclass(frozen=True)
@@ -234,7 +223,7 @@ def _logo(path: Path | None) -> Flowable | None:
 
 def render_pdf(data: ReportInput) -> bytes:
     """The report's bytes (CPU-bound: call it in a worker thread)."""
-    _register_fonts()
+    register_fonts()
     st = styles()
     title = f"Rapport mensuel — {data.month.label}"
     story: list[Flowable] = []

@@ -7,12 +7,16 @@ built-in, non-embedded Helvetica wherever a font is left unset.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import matplotlib
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
@@ -29,10 +33,25 @@ __all__ = [
     "category_tables",
     "figures",
     "grid",
+    "register_fonts",
     "styles",
 ]
 
 FONT, FONT_BOLD = "DejaVuSans", "DejaVuSans-Bold"
+
+
+def register_fonts() -> None:
+    """Embed DejaVu Sans (shipped with matplotlib) in reportlab, once per process:
+    the built-in Helvetica cannot print every French accent, and an embedded font
+    prints the same everywhere."""
+    if FONT in pdfmetrics.getRegisteredFontNames():
+        return
+    ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    pdfmetrics.registerFont(TTFont(FONT, str(ttf / "DejaVuSans.ttf")))
+    pdfmetrics.registerFont(TTFont(FONT_BOLD, str(ttf / "DejaVuSans-Bold.ttf")))
+    pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD)
+
+
 INK, ACCENT, _LIGHT = colors.HexColor("#1b2631"), colors.HexColor("#1f4e79"), "#eaf0f6"
 #: Tables set their cells' font even around flowables: never leave reportlab's Helvetica.
 FONT_ALL = ("FONTNAME", (0, 0), (-1, -1), FONT)
