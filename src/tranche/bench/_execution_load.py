@@ -27,8 +27,10 @@ from fastapi import FastAPI
 from tranche.core.broker import free_port
 from tranche.core.db import normalize_url
 from tranche.core.migrations import upgrade
+from tranche.core.outbox.enqueue import COPY_COLUMNS
 from tranche.core.settings import KafkaSettings
 from tranche.execution.app import WriterFactory, create_app
+from tranche.execution.bulk_insert import COLUMNS
 from tranche.execution.models import EIGHT_PLACES
 from tranche.execution.settings import ExecutionSettings
 
@@ -48,38 +50,11 @@ __all__ = [
 
 BATCH_PATH = "/api/v1/executions/batch"
 JSON_HEADERS = {"content-type": "application/json"}
-_COLUMNS = (
-    "id",
-    "execution_status",
-    "trade_type",
-    "destination",
-    "security_id",
-    "quantity",
-    "limit_price",
-    "received_timestamp",
-    "sent_timestamp",
-    "version",
-    "trade_service_execution_id",
-    "quantity_filled",
-    "average_price",
-)
 _RESERVE = "SELECT nextval('execution_id_seq') FROM generate_series(1, $1)"
 _ZERO = Decimal("0E-8")
 # What the service stores for the bench's items: decimal(18,8) values at scale 8.
 _QUANTITIES = [Decimal(100 + i).quantize(EIGHT_PLACES) for i in range(900)]
 _PRICE = Decimal("25.5").quantize(EIGHT_PLACES)
-_OUTBOX_COLUMNS = (
-    "event_id",
-    "topic",
-    "key",
-    "payload",
-    "headers",
-    "status",
-    "attempts",
-    "defect",
-    "created_at",
-    "available_at",
-)
 # An `orders` value and headers of the size the service writes (about 470 bytes).
 _PAYLOAD = orjson.dumps(
     {
@@ -199,14 +174,14 @@ class Floor:
                 )
                 for i, row_id in enumerate(ids)
             ]
-            await self.conn.copy_records_to_table("execution", records=records, columns=_COLUMNS)
+            await self.conn.copy_records_to_table("execution", records=records, columns=COLUMNS)
             if outbox:
                 events = [
                     (e, "orders", str(row_id), _PAYLOAD, _HEADERS, "PENDING", 0, None, now, now)
                     for e, row_id in zip(event_ids, ids, strict=True)
                 ]
                 await self.conn.copy_records_to_table(
-                    "outbox", records=events, columns=_OUTBOX_COLUMNS
+                    "outbox", records=events, columns=COPY_COLUMNS
                 )
         return time.perf_counter() - start
 

@@ -46,28 +46,13 @@ from tranche.core.logging import configure_logging
 from tranche.core.migrations import upgrade
 from tranche.core.settings import KafkaSettings, PoolSettings
 from tranche.execution.app import create_app
-from tranche.execution.bulk_insert import NewRow, insert_rows
+from tranche.execution.bulk_insert import COLUMNS, NewRow, insert_rows
 from tranche.execution.sequential import sequential_writer
 from tranche.execution.settings import ExecutionSettings
 
 __all__ = ["main", "markdown", "register", "run"]
 
 POOL = PoolSettings(pool_size=4, max_overflow=2, pool_timeout=60, pool_recycle=-1)
-COLUMNS = (
-    "id",
-    "execution_status",
-    "trade_type",
-    "destination",
-    "security_id",
-    "quantity",
-    "limit_price",
-    "received_timestamp",
-    "sent_timestamp",
-    "version",
-    "trade_service_execution_id",
-    "quantity_filled",
-    "average_price",
-)
 
 
 def _rows(n: int) -> list[NewRow]:

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tranche.execution.models import execution_table
 
 __all__ = [
+    "COLUMNS",
     "METHODS",
     "RESERVING_METHODS",
     "NewRow",
@@ -53,7 +54,9 @@ METHODS = ("copy", "unnest", "values", "row")
 RESERVING_METHODS = ("copy", "unnest")
 Turn = AbstractAsyncContextManager[None]
 
-_COLUMNS = (
+#: The execution table's columns in the order every bulk path (and the benchmark's
+#: database floor) writes them.
+COLUMNS = (
     "id",
     "execution_status",
     "trade_type",
@@ -106,7 +109,7 @@ class NewRow:
     average_price: Decimal | None = None
     sent_timestamp: datetime | None = None
 
-    # Spelled out rather than looped over _COLUMNS: these run once per row of every batch.
+    # Spelled out rather than looped over COLUMNS: these run once per row of every batch.
     def values(self) -> dict[str, Any]:
         return {
             "execution_status": self.execution_status,
@@ -124,7 +127,7 @@ class NewRow:
         }
 
     def record(self, row_id: int) -> tuple[Any, ...]:
-        """The row in ``_COLUMNS`` order (what COPY sends)."""
+        """The row in ``COLUMNS`` order (what COPY sends)."""
         return (
             row_id,
             self.execution_status,
@@ -184,7 +187,7 @@ async def _copy(session: AsyncSession, rows: Sequence[NewRow], turn: Turn | None
         await driver.copy_records_to_table(
             execution_table.name,
             records=[row.record(i) for row, i in zip(rows, ids, strict=True)],
-            columns=list(_COLUMNS),
+            columns=list(COLUMNS),
         )
     except asyncpg.PostgresError as exc:
         raise _as_dbapi_error(exc) from exc
@@ -205,8 +208,8 @@ def _as_dbapi_error(exc: asyncpg.PostgresError) -> DBAPIError:
 
 
 _UNNEST_SQL = sa.text(
-    f"INSERT INTO execution ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in zip(_COLUMNS, _PG_TYPES, strict=True))
+    f"INSERT INTO execution ({', '.join(COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in zip(COLUMNS, _PG_TYPES, strict=True))
     + ")"
 )
 
@@ -214,13 +217,13 @@ _UNNEST_SQL = sa.text(
 async def _unnest(session: AsyncSession, rows: Sequence[NewRow], turn: Turn | None) -> list[int]:
     ids = await _reserve_in_turn(session, len(rows), turn)
     params: dict[str, list[Any]] = {"id": ids}
-    for column in _COLUMNS[1:]:
+    for column in COLUMNS[1:]:
         params[column] = [getattr(row, column) for row in rows]
     await session.execute(_UNNEST_SQL, params)
     return ids
 
 
-_INSERT_COLUMNS = _COLUMNS[1:]
+_INSERT_COLUMNS = COLUMNS[1:]
 
 
 @lru_cache(maxsize=64)

@@ -30,6 +30,7 @@ from tranche.core.outbox import wake
 from tranche.core.outbox.table import MAX_KEY, MAX_TOPIC, OutboxStatus, outbox_table
 
 __all__ = [
+    "COPY_COLUMNS",
     "EVENT_ID_HEADER",
     "OutboxEvent",
     "decode_headers",
@@ -140,7 +141,8 @@ def new_event_ids(n: int) -> list[str]:
 
 
 _PENDING = OutboxStatus.PENDING.value
-_COLUMNS = (
+#: The outbox columns an enqueue writes, in COPY order (the benchmark's floor uses them).
+COPY_COLUMNS = (
     "event_id",
     "topic",
     "key",
@@ -156,7 +158,7 @@ _COPY_THRESHOLD = 64
 
 
 def _row(event: OutboxEvent, event_id: str, now: datetime, prefix: str) -> tuple[Any, ...]:
-    """The row's values in ``_COLUMNS`` order; ``prefix`` names the event in errors."""
+    """The row's values in ``COPY_COLUMNS`` order; ``prefix`` names the event in errors."""
     topic, key = event.topic, event.key
     if topic not in _valid_topics:
         _check_topic(topic, f"{prefix}topic")
@@ -179,7 +181,7 @@ async def enqueue(
     """Add one event to ``session``'s transaction; returns its event id."""
     (event_id,) = new_event_ids(1)
     row = _row(OutboxEvent(topic, key, value, headers), event_id, utc_now(), "")
-    await session.execute(insert(outbox_table), [dict(zip(_COLUMNS, row, strict=True))])
+    await session.execute(insert(outbox_table), [dict(zip(COPY_COLUMNS, row, strict=True))])
     wake.mark(session)
     return event_id
 
@@ -205,7 +207,7 @@ async def enqueue_many(session: AsyncSession, events: Sequence[OutboxEvent]) -> 
         await _copy_rows(session, rows)
     else:
         await session.execute(
-            insert(outbox_table), [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
+            insert(outbox_table), [dict(zip(COPY_COLUMNS, r, strict=True)) for r in rows]
         )
     wake.mark(session)
     return ids
@@ -219,4 +221,4 @@ async def _copy_rows(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None
         # Let SQLAlchemy's asyncpg adapter open its transaction first, so the COPY sent
         # on the driver connection joins it instead of committing on its own.
         await session.execute(text("SELECT 1"))
-    await driver.copy_records_to_table(outbox_table.name, records=rows, columns=_COLUMNS)
+    await driver.copy_records_to_table(outbox_table.name, records=rows, columns=COPY_COLUMNS)
