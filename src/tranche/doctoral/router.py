@@ -61,7 +61,7 @@ LimiterDep = Annotated[TriggerLimiter, Depends(from_app_state("trigger_limiter")
     response_model=JobTriggerResponse,
     response_model_by_alias=True,
     responses={
-        400: {"description": "dryRun asked of a job that has no dry run"},
+        400: {"description": "dryRun or month asked of a job that has none, or a bad month"},
         404: {"description": "Unknown job"},
         409: {"description": "The job is already running"},
         429: {"description": "Too many triggers by this admin (see Retry-After)"},
@@ -77,6 +77,14 @@ async def run_job(
         bool,
         Query(alias="dryRun", description="Find and report only, change nothing (jobs that can)"),
     ] = False,
+    month: Annotated[
+        str | None,
+        Query(
+            max_length=20,
+            description="monthlyReportJob: the month to report on, YYYY-MM (default: last month)",
+            examples=["2025-02"],
+        ),
+    ] = None,
 ) -> JobTriggerResponse:
     if job_name in runtime.specs:
         try:
@@ -86,7 +94,7 @@ async def run_job(
                 runtime, job_name, admin, request.url.path, refused.message
             )
             raise
-    return await service.trigger(runtime, job_name, admin, request.url.path, dry_run)
+    return await service.trigger(runtime, job_name, admin, request.url.path, dry_run, month)
 
 
 @router.get(

@@ -22,6 +22,7 @@ from tranche.batch import (
     NoSuchJobExecutionError,
     StepExecution,
 )
+from tranche.batch.model import ParameterValue
 from tranche.core.errors import Conflict, InvalidInput, NotFound, Refused
 from tranche.doctoral import history
 from tranche.doctoral.audit import AuditEvent, AuditEventType
@@ -29,6 +30,7 @@ from tranche.doctoral.jobs import monthly_report
 from tranche.doctoral.jobs.common import counts_of
 from tranche.doctoral.listeners import TRIGGERED_BY, estimated_total, failure_traceback
 from tranche.doctoral.reports.deliveries import deliveries_of
+from tranche.doctoral.reports.period import Month, MonthSyntaxError
 from tranche.doctoral.runtime import Runtime
 from tranche.doctoral.schemas import (
     GlobalStats,
@@ -123,13 +125,29 @@ async def record_refused_trigger(
 
 
 async def trigger(
-    runtime: Runtime, job_name: str, who: Caller, path: str, dry_run: bool = False
+    runtime: Runtime,
+    job_name: str,
+    who: Caller,
+    path: str,
+    dry_run: bool = False,
+    month: str | None = None,
 ) -> JobTriggerResponse:
+    """Start ``job_name`` now; ``dry_run`` for the jobs that have one, ``month``
+    (``YYYY-MM``) for monthlyReportJob's month (default: the previous one)."""
     _known_job(runtime, job_name)
-    if dry_run and not runtime.spec(job_name).supports_dry_run:
-        raise InvalidInput(
-            "dryRun", f"job '{job_name}' has no dry run", f"dryRun: job '{job_name}' has no dry run"
-        )
+    extra: dict[str, ParameterValue] = {}
+    if dry_run:
+        if not runtime.spec(job_name).supports_dry_run:
+            problem = f"job '{job_name}' has no dry run"
+            raise InvalidInput("dryRun", problem, f"dryRun: {problem}")
+        extra["dryRun"] = True
+    if month is not None:
+        if job_name != monthly_report.JOB_NAME:
+            raise InvalidInput("month", f"only {monthly_report.JOB_NAME} takes a month")
+        try:
+            extra[monthly_report.MONTH] = str(Month.parse(month))
+        except MonthSyntaxError as exc:
+            raise InvalidInput("month", str(exc)) from None
     event = AuditEvent(
         AuditEventType.MANUAL_TRIGGER,
         "RUN",
@@ -142,8 +160,7 @@ async def trigger(
         user_agent=who.user_agent,
     )
     try:
-        extra = {"dryRun": True} if dry_run else None
-        execution_id = await runtime.start(job_name, who.email, extra=extra)
+        execution_id = await runtime.start(job_name, who.email, extra=extra or None)
     except JobExecutionAlreadyRunningError as exc:
         await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
         raise Conflict(
