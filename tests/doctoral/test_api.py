@@ -18,6 +18,7 @@ from tests.doctoral.factories import SECRET, admin_token
 from tests.doctoral.harness import Databases
 from tests.fixtures.waiting import eventually
 from tranche.batch import BatchSettings
+from tranche.core.clock import Clock, utc_now
 from tranche.core.jwt import issue_token
 from tranche.core.settings import KafkaSettings
 from tranche.doctoral.app import create_app
@@ -60,14 +61,14 @@ BAD_TOKENS = {
 
 @asynccontextmanager
 async def serving(
-    databases: Databases, kafka_bootstrap: str, **overrides: Any
+    databases: Databases, kafka_bootstrap: str, clock: Clock = utc_now, **overrides: Any
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     overrides.setdefault("batch", BatchSettings(scheduler_enabled=False))
     settings = databases.settings(
         kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap, enable_idempotence=False),
         **overrides,
     )
-    app = create_app(settings)
+    app = create_app(settings, clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 5555))
         async with httpx.AsyncClient(transport=transport, base_url="http://batch") as client:

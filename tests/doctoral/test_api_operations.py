@@ -10,6 +10,7 @@ that do not fit batchdb's bigint, negative or non-numeric ids are a 400.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -143,10 +144,24 @@ async def test_detail_shows_steps_and_progress_and_the_list_its_total(
     sqlite_databases: Databases, kafka_bootstrap: str
 ) -> None:
     token = auth(admin_token())
-    async with serving(sqlite_databases, kafka_bootstrap) as (app, client):
+    # The jobs run just after the instant the tokens were seeded against (a millisecond
+    # a reading, so each run is its own job instance): which are expired must not
+    # depend on how long the suite has been running.
+    seeded_at = datetime.now(UTC)
+    ticks = itertools.count()
+
+    def clock() -> datetime:
+        return seeded_at + timedelta(milliseconds=next(ticks))
+
+    async with serving(sqlite_databases, kafka_bootstrap, clock=clock) as (
+        app,
+        client,
+    ):
         runtime: Runtime = app.state.runtime
         src = runtime.sources
-        seeder = Seeder(src.userdb, src.inscription_db, src.defensedb, src.notification_db, NOW)
+        seeder = Seeder(
+            src.userdb, src.inscription_db, src.defensedb, src.notification_db, seeded_at
+        )
         await seeder.tokens(await seeder.users(30, "ROLE_DOCTORANT"), expired_share=0.5)
         counts = seeder.report.counts
         expired = counts["refresh_token expired"] + counts.get("password_reset_tokens expired", 0)

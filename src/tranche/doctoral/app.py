@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from tranche import __version__
+from tranche.core.clock import Clock, utc_now
 from tranche.core.db import PoolCollector
 from tranche.core.health import Health
 from tranche.core.http import AppParts
@@ -43,7 +44,9 @@ Every `/api/batch/**` route needs a user-service access token holding `ROLE_ADMI
 """
 
 
-def create_app(settings: DoctoralSettings) -> FastAPI:
+def create_app(settings: DoctoralSettings, clock: Clock = utc_now) -> FastAPI:
+    """The doctoral service; ``clock`` is every job's and the engine's notion of now
+    (tests pin it so that what they seeded is due exactly as they computed)."""
     registry = CollectorRegistry()
     # Components (and their error texts) for admins only; the status for everyone.
     health = Health(details_for=is_admin_request)
@@ -84,7 +87,7 @@ def create_app(settings: DoctoralSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime.build(settings, registry)
+        runtime = Runtime.build(settings, registry, clock=clock)
         if settings.embedded:
             # Embedded mode only (never production): give the SQLite stand-ins of the
             # portal's databases their owners' tables, so jobs and seed-demo have them.
