@@ -1,6 +1,6 @@
 # The few commands people run. `make demo` and `make test` work on a fresh machine:
 # both create .venv from requirements.lock when it is missing.
-.PHONY: bootstrap demo test lint fmt bench soak lock serve-execution serve-trade serve-doctoral
+.PHONY: bootstrap demo test lint fmt bench soak lock serve-execution serve-trade serve-doctoral reliability
 
 bootstrap:
 	./scripts/bootstrap.sh
@@ -39,3 +39,7 @@ serve-trade: bootstrap
 
 serve-doctoral: bootstrap
 	.venv/bin/tranche serve doctoral
+
+# The reliability suite (tests/reliability), long fault runs included; figures in docs/reliability.md.
+reliability: bootstrap
+	CI=true .venv/bin/pytest -s -q tests/reliability -p no:randomly

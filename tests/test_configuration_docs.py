@@ -8,6 +8,13 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from tranche.batch.settings import BatchSettings
+from tranche.core.original_names import (
+    DATASOURCE_PASSWORD,
+    DATASOURCE_URL,
+    DATASOURCE_USERNAME,
+    SpringNames,
+    spring_env_names,
+)
 from tranche.core.outbox.settings import OutboxSettings
 from tranche.core.settings import KafkaSettings, ServiceSettings, env_name
 from tranche.doctoral.settings import DoctoralOutboxSettings, DoctoralSettings
@@ -54,3 +61,14 @@ def test_every_setting_is_documented(cls: type[BaseSettings]) -> None:
 def test_every_nested_block_is_checked(cls: type[BaseSettings]) -> None:
     blocks = {f.annotation for f in cls.model_fields.values() if _is_block(f.annotation)}
     assert blocks <= set(BLOCKS)
+
+
+@pytest.mark.parametrize("cls", [c for c in BLOCKS + SERVICES if issubclass(c, SpringNames)])
+def test_every_original_property_name_is_documented(cls: type[BaseSettings]) -> None:
+    props = dict(getattr(cls, "spring_properties", {}))
+    if getattr(cls, "spring_datasource", None):
+        props.update(dict.fromkeys((DATASOURCE_URL, DATASOURCE_USERNAME, DATASOURCE_PASSWORD)))
+    names = [env for prop in props for env in spring_env_names(prop)]
+    assert names
+    missing = [n for n in names if f"`{n}`" not in DOC]
+    assert not missing, f"undocumented in docs/configuration.md: {missing}"

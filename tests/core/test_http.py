@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 from fastapi import APIRouter
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, Field
@@ -23,6 +24,8 @@ from tranche.core.errors import (
 )
 from tranche.core.health import Health
 from tranche.core.http import AppParts, create_app
+
+RID = {"X-Request-ID": "trace-1"}
 
 
 class Item(BaseModel):
@@ -214,3 +217,38 @@ async def test_domain_errors_map_to_their_status_once_at_the_edge(
         assert {k: body[k] for k in extra} == extra
         assert r.headers.get("Retry-After") == retry_after
         assert body["error"] == (error.message if member else HTTPStatus(status).phrase)
+
+
+async def test_every_request_has_one_access_log_line() -> None:
+    transport = httpx.ASGITransport(app=build())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        with structlog.testing.capture_logs() as logs:
+            r = await c.post("/items", json={"name": "ab", "quantity": 1}, headers=RID)
+            missing = await c.get("/nope")
+    assert (r.status_code, missing.status_code) == (200, 404)
+    lines = [e for e in logs if e["event"] == "http_request"]
+    assert [(e["method"], e["path"], e["status"]) for e in lines] == [
+        ("POST", "/items", 200),
+        ("GET", "/nope", 404),
+    ]
+    assert all(e["log_level"] == "info" for e in lines)
+    assert lines[0]["request_id"] == "trace-1"
+    assert lines[1]["request_id"] == missing.headers["x-request-id"]
+    assert all(isinstance(e["duration_ms"], float) and e["duration_ms"] >= 0 for e in lines)
+
+
+async def test_a_500_is_answered_and_logged_once_not_raised_to_the_server() -> None:
+    # raise_app_exceptions (the default): an exception reaching the server fails the call,
+    # as it makes uvicorn log "Exception in ASGI application" a second time.
+    transport = httpx.ASGITransport(app=build())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        with structlog.testing.capture_logs() as logs:
+            r = await c.get("/boom", headers=RID)
+    assert r.status_code == 500
+    assert r.json()["message"] == "An unexpected error occurred while processing your request"
+    assert r.headers["x-request-id"] == "trace-1"
+    errors = [e for e in logs if e["log_level"] in ("error", "critical")]
+    assert [e["event"] for e in errors] == ["unhandled_error"]
+    assert errors[0]["error_type"] == "RuntimeError"
+    (access,) = [e for e in logs if e["event"] == "http_request"]
+    assert (access["status"], access["path"]) == (500, "/boom")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from tests.execution.harness import Harness, running
 from tests.fixtures.waiting import consume, eventually
 from tranche.core.broker import EmbeddedBroker
 from tranche.execution.models import execution_table as t
+from tranche.execution.repository import sent_timestamps
 from tranche.execution.sequential import sequential_writer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -71,9 +73,14 @@ async def _check_published(app: Harness, bootstrap: str, dtos: list[dict[str, An
     records = await consume(bootstrap, app.topic, N)
     by_key = {r.key.decode(): r for r in records if r.key}
     assert set(by_key) == {str(i) for i in ids}
+    async with app.parts.db.sessions() as session:
+        stored = await sent_timestamps(session, ids)
     for dto in dtos:
         record = by_key[str(dto["id"])]
-        assert orjson.loads(record.value) == dto | {"sentTimestamp": None}
+        event = orjson.loads(record.value)
+        # The event carries the instant the relay handed it over, the one in the row.
+        assert datetime.fromisoformat(event["sentTimestamp"]) == stored[dto["id"]]
+        assert event == dto | {"sentTimestamp": event["sentTimestamp"]}
         assert (
             dict(record.headers)["__TypeId__"]
             == b"org.kasbench.globeco_execution_service.ExecutionDTO"

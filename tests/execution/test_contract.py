@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.execution.factories import (
@@ -21,6 +22,8 @@ from tests.execution.factories import (
     item,
 )
 from tests.execution.harness import Harness
+from tests.fixtures.waiting import consume
+from tranche.core.broker import EmbeddedBroker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -54,6 +57,22 @@ async def test_create_one_returns_the_dto_with_the_stored_version(any_app: Harne
     again = await any_app.client.get(f"/api/v1/execution/{dto['id']}")
     assert again.status_code == 200
     assert again.json() == dto
+
+
+async def test_orders_event_carries_the_sent_timestamp_of_the_row(
+    any_app: Harness, broker: EmbeddedBroker
+) -> None:
+    r = await any_app.post("/api/v1/executions", item(quantity=7))
+    assert r.status_code == 201
+    created = r.json()
+    # The module's topic holds one event per execution created so far (this one included).
+    records = await consume(broker.bootstrap_servers, any_app.topic, await any_app.count())
+    key = str(created["id"]).encode()
+    (event,) = [orjson.loads(rec.value) for rec in records if rec.key == key]
+    fetched = (await any_app.client.get(f"/api/v1/execution/{created['id']}")).json()
+    assert event["sentTimestamp"] is not None
+    assert event["sentTimestamp"] == fetched["sentTimestamp"] == created["sentTimestamp"]
+    assert event == fetched
 
 
 async def test_batch_response_shape_and_status_codes(any_app: Harness) -> None:

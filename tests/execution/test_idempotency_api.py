@@ -60,6 +60,9 @@ async def test_single_create_and_scopes(any_app: Harness) -> None:
     assert again.status_code == 201
     assert again.json() == first.json()
     assert again.headers["idempotent-replayed"] == "true"
+    # The replay says where the execution is, as the first answer did.
+    assert again.headers["location"] == first.headers["location"]
+    assert first.headers["location"] == f"/api/v1/execution/{first.json()['id']}"
     assert await _rows_for(any_app, [body]) == 1
     # The same key on the other endpoint is a different key.
     batch = await any_app.post("/api/v1/executions/batch", {"executions": [item()]}, headers=key)

@@ -73,5 +73,6 @@ async def test_the_originals_table_is_adopted(
             "SELECT string_agg(indexname, ',') FROM pg_indexes WHERE tablename = 'execution'"
         )
         indexes = set(names.split(","))
-        assert {"idx_version", "idx_execution_status", "idx_received_timestamp_id"} <= indexes
+        assert {"idx_version", "idx_upper_execution_status", "idx_received_timestamp_id"} <= indexes
+        assert "idx_execution_status" not in indexes  # replaced by its upper() form (0002)
         assert await app.scalar("SELECT count(*) FROM outbox") == 1

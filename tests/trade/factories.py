@@ -97,6 +97,8 @@ async def create_executions(
     return executions
 
 
+_SERVICE_IDS = itertools.count(5000)
+
 Handler = Callable[[httpx.Request, list[dict[str, Any]]], Awaitable[httpx.Response]]
 
 
@@ -110,7 +112,9 @@ class ScriptedExecutionService:
 
     handler: Handler
     requests: list[httpx.Request] = field(default_factory=list)
-    next_id: itertools.count[int] = field(default_factory=lambda: itertools.count(5000))
+    #: Shared by every fake: like the real service, ids are never handed out twice (the
+    #: trade service refuses to record an id another execution already holds).
+    next_id: itertools.count[int] = field(default_factory=lambda: _SERVICE_IDS)
 
     def transport(self) -> httpx.MockTransport:
         async def handle(request: httpx.Request) -> httpx.Response:

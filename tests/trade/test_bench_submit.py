@@ -21,3 +21,8 @@ async def test_a_small_run_sends_everything_and_reports_each_path() -> None:
     assert results["bulk_batch_size"] == 10
     assert results["peak_rss_mb"] > 0
     assert "| bulk | 10 | 2 |" in markdown(results)
+    # The trade side's bulk path beside the execution service's own batch throughput.
+    assert results["direct"]["sent"] == 20
+    assert results["direct"]["batch_size"] == 10
+    assert results["bulk_over_direct"] == round(results["bulk_per_s"] / results["direct_per_s"], 2)
+    assert "own batch throughput" in markdown(results)

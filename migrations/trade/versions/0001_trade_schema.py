@@ -10,6 +10,11 @@ Of V6/V7's twenty speculative indexes only those our queries use are kept.
 Two execution columns are new: ``average_price`` (the original dropped the fill
 price) and ``submission_claimed_at`` (set while a submission of the execution is
 on its way to the execution service, so a concurrent one is refused).
+
+Pointed at a database the original created (its Flyway history and tables are
+there), the migration adopts it in place: it adds only the columns and indexes
+tranche needs and never touches a row, so the original's ids, versions, seeded
+lookups and blank-padded ``char(24)`` ids stay as they are.
 """
 
 from collections.abc import Sequence
@@ -80,7 +85,54 @@ def _lookup(name: str, abbreviation_len: int, text_col: str, text_len: int) -> s
     )
 
 
+ORIGINAL_TABLES = (
+    "blotter",
+    "trade_type",
+    "execution_status",
+    "destination",
+    "trade_order",
+    "execution",
+)
+INDEXES: list[tuple[str, str, list[str]]] = [
+    ("execution_service_id_ndx", "execution", ["execution_service_id"]),
+    ("execution_trade_order_ndx", "execution", ["trade_order_id"]),
+    ("execution_status_timestamp_ndx", "execution", ["execution_status_id", "execution_timestamp"]),
+    ("trade_order_blotter_ndx", "trade_order", ["blotter_id"]),
+]
+
+
+def _added_columns() -> list[tuple[str, sa.Column[object]]]:
+    """Columns tranche added to (or the original added late to) an original table."""
+    return [
+        ("trade_order", sa.Column("submitted", sa.Boolean, server_default=sa.false())),
+        ("execution", sa.Column("average_price", DECIMAL)),
+        ("execution", sa.Column("submission_claimed_at", UtcDateTime())),
+    ]
+
+
+def _adopt(inspector: sa.Inspector) -> None:
+    """Bring the original's tables up to ours without touching a row."""
+    for table, column in _added_columns():
+        present = {c["name"] for c in inspector.get_columns(table)}
+        if column.name not in present:
+            with op.batch_alter_table(table) as batch:
+                batch.add_column(column)
+    for name, table, columns in INDEXES:
+        if name not in {str(ix["name"]) for ix in inspector.get_indexes(table)}:
+            op.create_index(name, table, columns)
+
+
 def upgrade() -> None:
+    inspector = sa.inspect(op.get_bind())
+    present = set(inspector.get_table_names()) & set(ORIGINAL_TABLES)
+    if present == set(ORIGINAL_TABLES):
+        _adopt(inspector)
+        return
+    if present:
+        raise RuntimeError(
+            "the database holds some of the trade service's tables but not all "
+            f"(found {sorted(present)}); refusing to guess how to adopt it"
+        )
     tables = {
         "blotter": _lookup("blotter", 20, "name", 100),
         "trade_type": _lookup("trade_type", 10, "description", 60),
@@ -183,14 +235,8 @@ def upgrade() -> None:
         ),
         sqlite_autoincrement=True,
     )
-    op.create_index("execution_service_id_ndx", "execution", ["execution_service_id"])
-    op.create_index("execution_trade_order_ndx", "execution", ["trade_order_id"])
-    op.create_index(
-        "execution_status_timestamp_ndx",
-        "execution",
-        ["execution_status_id", "execution_timestamp"],
-    )
-    op.create_index("trade_order_blotter_ndx", "trade_order", ["blotter_id"])
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns)
     for name, (columns, rows) in SEEDS.items():
         op.bulk_insert(tables[name], [dict(zip(columns, row, strict=True)) for row in rows])
 

@@ -36,6 +36,7 @@ from tranche.batch.repository_rows import (
     load_steps,
     primary_key,
     step_values,
+    write_checkpoint,
     write_context,
 )
 from tranche.batch.starting import ExecutionStarter, OccurrenceAlreadyFiredError
@@ -92,6 +93,13 @@ class JobRepository(ExecutionStarter, ExecutionOperations):
         )
         if step.context.dirty:
             await write_context(conn, "step", step.id, step.context)
+
+    async def checkpoint(
+        self, conn: AsyncConnection, step: StepExecution, execution: JobExecution
+    ) -> None:
+        """A chunk's checkpoint (the step's row and both contexts), in one round trip."""
+        step.last_updated = self.clock()
+        await write_checkpoint(conn, step, execution)
 
     async def update_job_execution(self, conn: AsyncConnection, execution: JobExecution) -> None:
         execution.last_updated = self.clock()

@@ -35,6 +35,7 @@ __all__ = [
     "load_steps",
     "primary_key",
     "step_values",
+    "write_checkpoint",
     "write_context",
 ]
 
@@ -65,6 +66,60 @@ def step_values(step: StepExecution) -> dict[str, Any]:
     return values
 
 
+def _context_values(context: ExecutionContext) -> tuple[str, str]:
+    text = context.to_json()
+    return (text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "...", text)
+
+
+async def write_checkpoint(
+    conn: AsyncConnection, step: StepExecution, execution: JobExecution
+) -> None:
+    """A chunk's checkpoint: the step's row, its context and the job's context if changed.
+
+    One statement where the database can update several tables at once: MariaDB's
+    multiple-table ``UPDATE``, PostgreSQL's data-modifying CTEs. SQLite (in-process, no
+    round trips) takes one statement per table. Every row exists since the step started.
+    """
+    dialect = conn.dialect.name
+    step_id = step_execution.c.step_execution_id
+    values: dict[Any, Any] = {step_execution.c[k]: v for k, v in step_values(step).items()}
+    values[step_execution.c.version] = step_execution.c.version + 1
+    contexts = [(step_execution_context, "step_execution_id", step.id, step.context)]
+    if execution.context.dirty:
+        contexts.append(
+            (job_execution_context, "job_execution_id", execution.id, execution.context)
+        )
+    contexts = [c for c in contexts if c[3].dirty]
+    if dialect in ("mysql", "mariadb") and contexts:
+        where = [step_id == step.id]
+        for table, key, _owner, context in contexts:
+            short, text = _context_values(context)
+            values[table.c.short_context], values[table.c.serialized_context] = short, text
+            # Joined on the step's own columns (the same ids), so no cartesian product.
+            where.append(table.c[key] == step_execution.c[key])
+        await conn.execute(update(step_execution).where(*where).values(values))
+    elif dialect == "postgresql" and contexts:
+        stmt = update(step_execution).where(step_id == step.id).values(values)
+        for n, (table, key, owner, context) in enumerate(contexts):
+            short, text = _context_values(context)
+            cte = (
+                update(table)
+                .where(table.c[key] == owner)
+                .values(short_context=short, serialized_context=text)
+                .returning(table.c[key])
+                .cte(f"checkpoint_context_{n}")
+            )
+            stmt = stmt.add_cte(cte)
+        await conn.execute(stmt)
+    else:
+        await conn.execute(update(step_execution).where(step_id == step.id).values(values))
+        for _table, key, owner, context in contexts:
+            kind = "step" if key == "step_execution_id" else "job"
+            await write_context(conn, kind, owner, context)
+    for *_rest, context in contexts:
+        context.dirty = False
+
+
 async def write_context(
     conn: AsyncConnection,
     kind: str,
@@ -79,8 +134,7 @@ async def write_context(
         if kind == "job"
         else (step_execution_context, "step_execution_id")
     )
-    text = context.to_json()
-    short = text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
+    short, text = _context_values(context)
     if insert_row:
         await conn.execute(
             insert(table).values(

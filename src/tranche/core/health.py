@@ -5,6 +5,13 @@ The originals' deployments probe ``/actuator/health/liveness`` and
 (``{"status": "UP", "components": {name: {"status", "details"}}}``) and a DOWN
 status answers 503, as Spring does.
 
+A component added with ``degrades=True`` is one the service keeps working without
+(the broker: events wait in the outbox while requests still answer 201). When its
+check fails it reports ``DEGRADED`` with the error, and the overall status and every
+group stay UP (200): a DOWN here would make an orchestrator restart a pod that is
+doing its job, and a restart cannot bring a broker back. Alert on the component's
+status (or the circuit gauge), not on the probe.
+
 ``details_for`` is Spring's ``show-details: when-authorized``: when set, only a request
 it approves sees the components (and their error texts); everybody else gets the
 status alone, so no database error or host name is shown in public.
@@ -28,6 +35,7 @@ DetailsPolicy = Callable[[Any], Awaitable[bool]]
 class _Component:
     check: HealthCheck
     groups: frozenset[str]
+    degrades: bool = False
 
 
 @dataclass
@@ -38,19 +46,28 @@ class Health:
     details_for: DetailsPolicy | None = None
     _components: dict[str, _Component] = field(default_factory=dict)
 
-    def add(self, name: str, check: HealthCheck, groups: Iterable[str] = ("readiness",)) -> None:
-        self._components[name] = _Component(check, frozenset(groups))
+    def add(
+        self,
+        name: str,
+        check: HealthCheck,
+        groups: Iterable[str] = ("readiness",),
+        *,
+        degrades: bool = False,
+    ) -> None:
+        """Register ``check``; ``degrades``: its failure is DEGRADED, not DOWN (see above)."""
+        self._components[name] = _Component(check, frozenset(groups), degrades)
 
     @property
     def groups(self) -> set[str]:
         return {"liveness", "readiness"} | {g for c in self._components.values() for g in c.groups}
 
-    async def _run(self, check: HealthCheck) -> dict[str, Any]:
+    async def _run(self, component: _Component) -> dict[str, Any]:
         try:
-            details = await asyncio.wait_for(check(), self.timeout_s)
+            details = await asyncio.wait_for(component.check(), self.timeout_s)
         except Exception as exc:
             # Only the exception type and message: never a stack or a connection string.
-            return {"status": "DOWN", "details": {"error": f"{type(exc).__name__}: {exc}"[:300]}}
+            status = "DEGRADED" if component.degrades else "DOWN"
+            return {"status": status, "details": {"error": f"{type(exc).__name__}: {exc}"[:300]}}
         out: dict[str, Any] = {"status": "UP"}
         if details:
             out["details"] = details
@@ -65,9 +82,9 @@ class Health:
 
     async def _full(self, group: str | None) -> dict[str, Any]:
         chosen = {n: c for n, c in self._components.items() if group is None or group in c.groups}
-        results = await asyncio.gather(*(self._run(c.check) for c in chosen.values()))
+        results = await asyncio.gather(*(self._run(c) for c in chosen.values()))
         components = dict(zip(chosen, results, strict=True))
-        up = all(r["status"] == "UP" for r in results)
+        up = all(r["status"] != "DOWN" for r in results)
         body: dict[str, Any] = {"status": "UP" if up else "DOWN"}
         if components:
             body["components"] = components

@@ -10,7 +10,8 @@ It is also the one place where errors become HTTP answers: each
 :class:`~tranche.core.errors.DomainError` kind has its status here
 (:data:`DOMAIN_STATUS`), a database that cannot be reached answers 503 with
 ``Retry-After`` (never the URL or the driver's text), request validation 400
-naming each field, and anything unexpected a bare 500.
+naming each field, and anything unexpected a bare 500 (answered and logged once by
+:class:`~tranche.core.access_log.AccessLogMiddleware`, which also writes the access log).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -40,6 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tranche.core.access_log import AccessLogMiddleware
 from tranche.core.errors import (
     ApiError,
     Conflict,
@@ -54,6 +56,7 @@ from tranche.core.errors import (
 )
 from tranche.core.health import Health
 from tranche.core.logging import get_logger
+from tranche.core.openapi import install_openapi
 
 __all__ = [
     "DATABASE_UNAVAILABLE",
@@ -94,6 +97,7 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     ConnectionRefusedError,
 )
 DATABASE_RETRY_AFTER_S = 5
+JSON_MEDIA = "application/json"
 
 
 @dataclass
@@ -287,23 +291,18 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
-    body = error_body(
-        500, "An unexpected error occurred while processing your request", request.url.path
-    )
-    return JSONResponse(body, status_code=500)
-
-
 def install_error_handlers(app: FastAPI, members: ErrorMembers | None = None) -> None:
-    """Every error answer of a service app; ``members`` adds to domain-error bodies."""
+    """Every error answer of a service app; ``members`` adds to domain-error bodies.
+
+    Unexpected exceptions are not among them: :class:`AccessLogMiddleware` answers those
+    (a handler for ``Exception`` would re-raise to the server, which logs it again).
+    """
     app.add_exception_handler(DomainError, _on_domain_error(members))
     for exc_type in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_type, _on_database_unavailable)
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
-    app.add_exception_handler(Exception, _on_unexpected)
 
 
 def from_app_state(*names: str) -> Callable[[Request], Any]:
@@ -328,11 +327,20 @@ def actuator_router(parts: AppParts) -> APIRouter:
         body = await parts.health.report(group, request)
         return JSONResponse(body, status_code=200 if body["status"] == "UP" else 503)
 
-    @router.get("/actuator/health", summary="Overall health (Spring Boot format)")
+    health_body = {JSON_MEDIA: {"schema": {"type": "object"}}}
+    down: dict[int | str, dict[str, Any]] = {
+        503: {"description": "DOWN: a component is unhealthy (same body)", "content": health_body}
+    }
+
+    @router.get("/actuator/health", summary="Overall health (Spring Boot format)", responses=down)
     async def health(request: Request) -> JSONResponse:
         return await _health(None, request)
 
-    @router.get("/actuator/health/{group}", summary="Health of one group or component")
+    @router.get(
+        "/actuator/health/{group}",
+        summary="Health of one group or component",
+        responses={**down, 404: {"description": "No such group"}},
+    )
     async def health_group(group: str, request: Request) -> JSONResponse:
         if group not in parts.health.groups:
             body = error_body(404, f"Unknown health group '{group}'", request.url.path)
@@ -349,7 +357,14 @@ def actuator_router(parts: AppParts) -> APIRouter:
     def _prometheus() -> Response:
         return Response(generate_latest(parts.registry), media_type=CONTENT_TYPE_LATEST)
 
-    router.add_api_route("/actuator/prometheus", _prometheus, methods=["GET"], summary="Metrics")
+    router.add_api_route(
+        "/actuator/prometheus",
+        _prometheus,
+        methods=["GET"],
+        summary="Metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     router.add_api_route("/metrics", _prometheus, methods=["GET"], include_in_schema=False)
     return router
 
@@ -373,11 +388,13 @@ def create_app(parts: AppParts) -> FastAPI:
         docs_url="/docs",
         openapi_tags=parts.openapi_tags,
     )
+    install_openapi(app)
     install_error_handlers(app, parts.error_members)
     for router in parts.routers:
         app.include_router(router)
     app.include_router(actuator_router(parts))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=parts.max_body_bytes)
     app.add_middleware(_HttpMetricsMiddleware, registry=parts.registry)
+    app.add_middleware(AccessLogMiddleware)  # inside RequestIdMiddleware: has the id
     app.add_middleware(RequestIdMiddleware)
     return app

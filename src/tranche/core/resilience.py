@@ -154,11 +154,15 @@ class CircuitOpenError(RuntimeError):
 
 
 class CircuitBreaker:
-    """Opens after ``failure_threshold`` consecutive failures; ``reset_s`` later, one probe.
+    """Opens after ``failure_threshold`` consecutive failures; when the open period is over,
+    one probe.
 
-    A success closes it (and resets the count); a failed probe opens it for another
-    ``reset_s``. ``allow()`` is the gate: it returns False while open, and True for
-    exactly one caller in half-open until that caller reports back.
+    A success closes it (and resets the count); a failed probe opens it again. The open
+    period starts at ``first_open_s`` and doubles with each failed probe up to
+    ``reset_s``, so a short outage is noticed over within seconds while a long one is
+    probed at most every ``reset_s`` (``first_open_s`` None: always ``reset_s``).
+    ``allow()`` is the gate: it returns False while open, and True for exactly one caller
+    in half-open until that caller reports back.
     """
 
     def __init__(
@@ -167,24 +171,36 @@ class CircuitBreaker:
         reset_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[BreakerState], None] | None = None,
+        first_open_s: float | None = None,
     ) -> None:
         if failure_threshold < 1:
             raise ValueError("failure_threshold must be at least 1")
         if reset_s < 0:
             raise ValueError("reset_s must not be negative")
+        if first_open_s is not None and not 0 <= first_open_s <= reset_s:
+            raise ValueError("need 0 <= first_open_s <= reset_s")
         self.failure_threshold = failure_threshold
         self.reset_s = reset_s
+        self.first_open_s = reset_s if first_open_s is None else first_open_s
         self._clock = clock
         self._on_change = on_change
         self._state = BreakerState.CLOSED
         self._failures = 0
+        self._opens = 0  # times opened since the last success
         self._opened_at = 0.0
         self._probe_out = False
         self.last_error: str | None = None
 
     @property
+    def open_s(self) -> float:
+        """How long the circuit stays open this time (0 when it has not opened)."""
+        if self._opens == 0:
+            return 0.0
+        return exponential_delay(self._opens, self.first_open_s, 2.0, self.reset_s)
+
+    @property
     def state(self) -> BreakerState:
-        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.reset_s:
+        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.open_s:
             self._set(BreakerState.HALF_OPEN)
             self._probe_out = False
         return self._state
@@ -197,7 +213,7 @@ class CircuitBreaker:
         """Seconds until an open circuit half-opens (0 when not open)."""
         if self.state is not BreakerState.OPEN:
             return 0.0
-        return max(0.0, self.reset_s - (self._clock() - self._opened_at))
+        return max(0.0, self.open_s - (self._clock() - self._opened_at))
 
     def allow(self) -> bool:
         state = self.state
@@ -219,6 +235,7 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         self._failures = 0
+        self._opens = 0
         self._probe_out = False
         self.last_error = None
         if self._state is not BreakerState.CLOSED:
@@ -228,7 +245,10 @@ class CircuitBreaker:
         self._failures += 1
         self._probe_out = False
         self.last_error = error
-        if self._state is BreakerState.HALF_OPEN or self._failures >= self.failure_threshold:
+        state = self.state  # an open period that is over is half-open by now
+        if state is BreakerState.HALF_OPEN or self._failures >= self.failure_threshold:
+            if state is not BreakerState.OPEN:
+                self._opens += 1
             self._opened_at = self._clock()
             self._set(BreakerState.OPEN)
 

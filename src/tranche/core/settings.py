@@ -10,6 +10,7 @@ environment variable, never at first use, and never echoes a secret.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
@@ -26,6 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tranche.core.original_names import SpringNames, SpringPropertyError
 from tranche.core.resilience import Backoff
 
 __all__ = [
@@ -54,14 +56,21 @@ class SettingsError(ValueError):
     """A setting is invalid; the message names each environment variable at fault."""
 
 
-class KafkaSettings(BaseSettings):
+class KafkaSettings(SpringNames, BaseSettings):
     """The Kafka cluster, shared by all services (one cluster per deployment).
+
+    ``SPRING_KAFKA_BOOTSTRAP_SERVERS`` (the originals' ``spring.kafka.bootstrap-servers``)
+    is read when ``KAFKA_BOOTSTRAP_SERVERS`` is not set.
 
     :meth:`client_options` is the one place that turns these into aiokafka keyword
     arguments, for the producer, the consumers and the admin client alike.
     """
 
     model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
+    spring_properties: ClassVar[Mapping[str, str]] = {
+        "spring.kafka.bootstrap-servers": "bootstrap_servers",
+        "spring.kafka.producer.client-id": "client_id",
+    }
 
     bootstrap_servers: str | None = Field(
         default=None,
@@ -362,6 +371,8 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
     """
     try:
         return cls(**overrides)
+    except SpringPropertyError as exc:  # raised by a source, before validation
+        raise SettingsError(f"invalid settings: {exc}") from None
     except ValidationError as exc:
         owner: type[BaseSettings] = cls
         for f in cls.model_fields.values():

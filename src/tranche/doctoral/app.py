@@ -28,6 +28,8 @@ from tranche.core.jwt import JwtVerifier
 from tranche.core.outbox import Relay
 from tranche.core.service import OwnedDatabase, ServiceSpec
 from tranche.doctoral.auth import TriggerLimiter, is_admin_request, resolve_jwt_secret
+from tranche.doctoral.console.router import router as console_static
+from tranche.doctoral.console_router import router as console_router
 from tranche.doctoral.eureka import register, unregister
 from tranche.doctoral.report_router import router as report_router
 from tranche.doctoral.router import router
@@ -55,7 +57,7 @@ def create_app(settings: DoctoralSettings, clock: Clock = utc_now) -> FastAPI:
         version=__version__,
         registry=registry,
         health=health,
-        routers=[router, report_router],
+        routers=[router, report_router, console_router, console_static],
         max_body_bytes=settings.max_body_bytes,
         description=DESCRIPTION,
         openapi_tags=[{"name": "Batch Job Management", "description": "Run and watch jobs"}],

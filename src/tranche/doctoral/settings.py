@@ -218,6 +218,14 @@ class DoctoralSettings(ServiceSettings):
         default=30.0, ge=0, description="Alert when the median days to validation exceed this."
     )
 
+    user_service_url: str | None = Field(
+        default=None,
+        description=(
+            "user-service's base URL (e.g. http://user-service:8081): the console's sign-in form "
+            "posts to its /api/auth/login. Unset: the console asks for a pasted token."
+        ),
+    )
+
     eureka_url: str | None = Field(
         default=None, description="Eureka server (e.g. http://eureka:eureka123@host:8761/eureka/)."
     )

@@ -42,7 +42,7 @@ from tranche.execution.bulk_insert import pick_method
 from tranche.execution.callbacks import FillDeliverer
 from tranche.execution.clients.security import SecurityClient
 from tranche.execution.clients.trade import TradeServiceClient
-from tranche.execution.events import sent_hook
+from tranche.execution.events import sent_hook, stamp_sent
 from tranche.execution.metrics import ExecutionMetrics
 from tranche.execution.models import idempotency as idempotency_table
 from tranche.execution.router import ExecutionDeps, build_router
@@ -139,8 +139,9 @@ def create_app(
         timeout_s=settings.security_service_timeout_ms / 1000,
         cooldown_s=settings.security_service_cooldown_ms / 1000,
     )
-    relay = Relay(db, settings.kafka, settings.outbox, registry, name="execution-outbox")
-    relay.on_sent(settings.orders_topic, sent_hook(now))
+    relay = Relay(db, settings.kafka, settings.outbox, registry, name="execution-outbox", clock=now)
+    relay.render(settings.orders_topic, stamp_sent)
+    relay.on_sent(settings.orders_topic, sent_hook())
     deliverer = None
     if settings.trade_service_base_url:
         trade = TradeServiceClient(
@@ -278,7 +279,9 @@ def create_app(
 
     health = Health()
     health.add("db", db.ping, groups=("readiness",))
-    health.add("kafka", relay.health, groups=("kafka",))
+    # The broker degrades the service, it does not stop it (creates go on, events wait in
+    # the outbox): DEGRADED in the overall view and in readiness, never a 503.
+    health.add("kafka", relay.health, groups=("kafka", "readiness"), degrades=True)
 
     async def info() -> dict[str, Any]:
         return {

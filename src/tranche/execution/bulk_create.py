@@ -173,9 +173,20 @@ def db_error_message(exc: DBAPIError) -> str:
     return f"Database error: {first[:300]}"
 
 
+#: SQLSTATE classes that describe the row, not the connection: 22 data exception (a value
+#: the column cannot hold, such as NUL in text), 23 integrity constraint violation. The
+#: asyncpg adapter raises most of class 22 as a plain DBAPIError, so the class decides.
+_ROW_SQLSTATE_CLASSES = ("22", "23")
+
+
 def is_row_error(exc: DBAPIError) -> bool:
     """The database refused this row (constraint, data, trigger), not the connection."""
-    return isinstance(exc, _ROW_ERRORS) and not exc.connection_invalidated
+    if exc.connection_invalidated:
+        return False
+    if isinstance(exc, _ROW_ERRORS):
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in _ROW_SQLSTATE_CLASSES
 
 
 class BatchWriter:

@@ -5,6 +5,10 @@ and a ``checkpoint`` function to call inside each of its transactions; its answe
 stored for replay. Outcomes: first time → run and store; same key, same body →
 the stored answer with ``Idempotent-Replayed: true`` and nothing written; same key,
 other body → 422; a duplicate while the first still runs → waits, then 409.
+
+The store keeps an answer's status and body only; headers that follow from them (the
+``Location`` of a created execution) are derived again on replay by ``headers_of``, so
+a replay is the first answer header for header, plus ``Idempotent-Replayed``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from tranche.execution.metrics import ExecutionMetrics
 __all__ = [
     "REPLAY_HEADER",
     "Checkpoint",
+    "HeadersOf",
     "Rendered",
     "Work",
     "request_fingerprint",
@@ -56,6 +61,8 @@ class Rendered:
 
 
 Work = Callable[[dict[str, Any] | None, Checkpoint | None], Awaitable[Rendered]]
+#: The headers a stored answer (status, body) carries, recomputed on replay.
+HeadersOf = Callable[[int, bytes], dict[str, str]]
 
 
 def _canonical(value: Any) -> Any:
@@ -81,6 +88,7 @@ async def run_idempotent(
     key: str | None,
     request_fp: str,
     work: Work,
+    headers_of: HeadersOf | None = None,
 ) -> Rendered:
     if key is None:
         return await work(None, None)
@@ -102,7 +110,8 @@ async def run_idempotent(
     if claim.replay is not None:
         metrics.idempotency.labels("replayed").inc()
         stored = claim.replay
-        return Rendered(stored.status, stored.body, {REPLAY_HEADER: "true"})
+        derived = headers_of(stored.status, stored.body) if headers_of else {}
+        return Rendered(stored.status, stored.body, {**derived, REPLAY_HEADER: "true"})
     metrics.idempotency.labels("resumed" if claim.state else "new").inc()
 
     async def checkpoint(session: AsyncSession, state: dict[str, Any]) -> None:

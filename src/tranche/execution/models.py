@@ -42,9 +42,10 @@ class Execution(Base):
     # V4's are left out: they duplicate these for our queries and slow every insert.
     __table_args__ = (
         sa.PrimaryKeyConstraint("id", name="execution_pk"),
-        sa.Index("idx_execution_status", "execution_status"),
-        sa.Index("idx_trade_type", "trade_type"),
-        sa.Index("idx_destination", "destination"),
+        # The list filters ignore case (upper(col) IN ...): migration 0002.
+        sa.Index("idx_upper_execution_status", sa.func.upper(sa.column("execution_status"))),
+        sa.Index("idx_upper_trade_type", sa.func.upper(sa.column("trade_type"))),
+        sa.Index("idx_upper_destination", sa.func.upper(sa.column("destination"))),
         sa.Index("idx_security_id", "security_id"),
         sa.Index("idx_received_timestamp_id", "received_timestamp", "id"),
         sa.Index("idx_status_received_timestamp", "execution_status", "received_timestamp"),

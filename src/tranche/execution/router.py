@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from tranche.core.errors import InvalidInput
@@ -102,9 +103,20 @@ def batch_response(outcome: BatchOutcome) -> Rendered:
     return Rendered(BATCH_STATUS_CODES[outcome.status], dumps(body))
 
 
+def _location(execution_id: object) -> dict[str, str]:
+    return {"Location": f"/api/v1/execution/{execution_id}"}
+
+
 def created_response(dto: dict[str, Any]) -> Rendered:
     """201 with the ExecutionDTO and where to read it again."""
-    return Rendered(201, dumps(dto), {"Location": f"/api/v1/execution/{dto['id']}"})
+    return Rendered(201, dumps(dto), _location(dto["id"]))
+
+
+def created_headers(status: int, body: bytes) -> dict[str, str]:
+    """The ``Location`` of a stored 201 create answer, for its replay."""
+    if status != 201:
+        return {}
+    return _location(orjson.loads(body)["id"])
 
 
 def _post_schema() -> dict[str, Any]:
@@ -196,6 +208,7 @@ def build_router() -> APIRouter:
             key=idempotency_key,
             request_fp=_fingerprint(CREATE_SCOPE, body, idempotency_key),
             work=work,
+            headers_of=created_headers,
         )
         return _respond(rendered)
 
@@ -208,7 +221,17 @@ def build_router() -> APIRouter:
             207: {"model": BatchResponseOut, "description": "Some executions failed"},
             400: {
                 "description": "All failed (BatchExecutionResponseDTO), or the request is "
-                "invalid as a whole (error body)"
+                "invalid as a whole (error body)",
+                "content": {
+                    JSON: {
+                        "schema": {
+                            "anyOf": [
+                                {"$ref": "#/components/schemas/BatchResponseOut"},
+                                {"$ref": "#/components/schemas/ErrorResponse"},
+                            ]
+                        }
+                    }
+                },
             },
             409: {"description": "A request with this Idempotency-Key is still running"},
             422: {"description": "Idempotency-Key reused with a different body"},

@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from tranche.core.json_number import JsonNumber
+
 __all__ = [
     "BatchRequestDoc",
     "BatchResponseOut",
@@ -107,8 +109,8 @@ class ExecutionPostIn(BaseModel):
     tradeType: str | None = Field(None, examples=["BUY"])
     destination: str | None = Field(None, examples=["ML"])
     securityId: str | None = Field(None, examples=["68336002fe95851f0a2aeda9"])
-    quantity: Decimal | None = Field(None, examples=[100])
-    limitPrice: Decimal | None = Field(None, examples=[25.5])
+    quantity: JsonNumber | None = Field(None, examples=[100])
+    limitPrice: JsonNumber | None = Field(None, examples=[25.5])
     tradeServiceExecutionId: int | None = Field(None, examples=[42])
     version: int | None = Field(
         None, description="Accepted for compatibility; a new execution starts at version 1."
@@ -120,8 +122,8 @@ class ExecutionPutIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    quantityFilled: Decimal = Field(examples=[40])
-    averagePrice: Decimal | None = Field(None, examples=[25.37])
+    quantityFilled: JsonNumber = Field(examples=[40])
+    averagePrice: JsonNumber | None = Field(None, examples=[25.37])
     version: int = Field(description="The version the caller last read (optimistic lock).")
 
 
@@ -147,13 +149,13 @@ class ExecutionOut(BaseModel):
     securityId: str
     ticker: str | None
     security: SecurityOut
-    quantity: Decimal
-    limitPrice: Decimal | None
+    quantity: JsonNumber
+    limitPrice: JsonNumber | None
     receivedTimestamp: datetime
     sentTimestamp: datetime | None
     tradeServiceExecutionId: int | None
-    quantityFilled: Decimal
-    averagePrice: Decimal | None
+    quantityFilled: JsonNumber
+    averagePrice: JsonNumber | None
     version: int
 
 

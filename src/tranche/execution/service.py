@@ -38,6 +38,7 @@ from tranche.execution.validation import (
     NewExecution,
     Rules,
     validate_fill,
+    validate_filters,
     validate_item,
 )
 
@@ -251,6 +252,17 @@ class ExecutionService:
         return out
 
     async def page(self, params: ListParams) -> dict[str, Any]:
+        bad = validate_filters(
+            {
+                "executionStatus": params.execution_status,
+                "tradeType": params.trade_type,
+                "destination": params.destination,
+                "ticker": params.ticker,
+                "sortBy": params.sort_by,
+            }
+        )
+        if bad is not None:
+            raise InvalidInput(bad.field, bad.message, f"Validation failed: {bad.message}")
         query = ListQuery(
             offset=params.offset,
             limit=params.limit,

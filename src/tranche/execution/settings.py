@@ -7,15 +7,22 @@ The original's ``batch.execution.*`` properties map onto flat names:
 breaker and dead-letter settings are the outbox's (``EXECUTION_OUTBOX_*``, the nested
 ``outbox`` block) and the fill callbacks' are ``EXECUTION_CALLBACK_*`` (``callback``).
 docs/configuration.md lists every one.
+
+The original's own property names work too, as its manifests set them (Spring relaxed
+binding, e.g. ``BATCH_EXECUTION_BULK_INSERT_BATCH_SIZE``, ``SPRING_DATASOURCE_URL``):
+``spring_properties`` below maps each onto tranche's setting, and tranche's variable
+wins when both are set (:mod:`tranche.core.original_names`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tranche.core.original_names import SpringNames
 from tranche.core.outbox import OutboxSettings
 from tranche.core.settings import Attempts, RetrySettings, ServiceSettings, WaitMs
 
@@ -57,10 +64,22 @@ InsertMethodName = Literal["auto", "copy", "unnest", "values", "row"]
 CodeList = Annotated[tuple[str, ...], NoDecode]
 
 
-class ExecutionOutboxSettings(BaseSettings, OutboxSettings):
+class ExecutionOutboxSettings(SpringNames, BaseSettings, OutboxSettings):
     """The outbox relay of the execution service (``EXECUTION_OUTBOX_*``)."""
 
     model_config = SettingsConfigDict(env_prefix="EXECUTION_OUTBOX_", extra="ignore")
+    #: The original's Kafka retry and circuit-breaker properties (milliseconds both sides).
+    spring_properties: ClassVar[Mapping[str, str]] = {
+        "batch.execution.kafka.max-attempts": "max_attempts",
+        "batch.execution.kafka.initial-delay": "initial_backoff_ms",
+        "batch.execution.kafka.backoff-multiplier": "backoff_multiplier",
+        "batch.execution.kafka.max-delay": "max_backoff_ms",
+        "batch.execution.kafka.enable-dead-letter-queue": "dlq_enabled",
+        "batch.execution.performance.circuit-breaker-failure-threshold": (
+            "breaker_failure_threshold"
+        ),
+        "batch.execution.performance.circuit-breaker-recovery-timeout": "breaker_reset_ms",
+    }
 
 
 class CallbackSettings(BaseSettings, RetrySettings):
@@ -78,8 +97,25 @@ class CallbackSettings(BaseSettings, RetrySettings):
     )
 
 
-class ExecutionSettings(ServiceSettings):
+class ExecutionSettings(SpringNames, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="EXECUTION_", extra="ignore")
+    #: The original's properties with the same meaning and unit as a setting here; the
+    #: first one set wins (its code let ``batch.execution.database.*`` override Hikari's).
+    spring_properties: ClassVar[Mapping[str, str]] = {
+        "server.port": "port",
+        "kafka.topic.orders": "orders_topic",
+        "security-service.base-url": "security_service_base_url",
+        "trade.service.base-url": "trade_service_base_url",
+        "trade.service.timeout": "trade_service_timeout_ms",
+        "batch.execution.bulk-insert-batch-size": "bulk_insert_batch_size",
+        "batch.execution.max-concurrent-batches": "max_concurrent_bulk_inserts",
+        "batch.execution.database.max-pool-size": "db_pool_size",
+        "spring.datasource.hikari.maximum-pool-size": "db_pool_size",
+        "batch.execution.performance.enable-dynamic-batch-sizing": "enable_dynamic_batch_sizing",
+        "batch.execution.performance.min-batch-size": "min_chunk_size",
+        "batch.execution.performance.max-batch-size": "max_chunk_size",
+    }
+    spring_datasource: ClassVar[str | None] = "database_url"
 
     port: int = Field(default=8084, ge=1, le=65535, description="HTTP port.")
     database_url: str | None = Field(

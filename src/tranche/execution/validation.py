@@ -5,7 +5,8 @@ The order of the checks and their messages are the original batch validator's
 trade types and statuses are settings (the original's two-value lists rejected
 what the trade service sends, its bug C1/C2). Ours adds what the original left
 to the database (and answered with 500): wrong JSON types, numbers that do not
-fit ``decimal(18,8)`` and ids that do not fit an ``integer`` column.
+fit ``decimal(18,8)``, ids that do not fit an ``integer`` column, and text neither
+database can hold (NUL, unpaired surrogates).
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from tranche.execution.models import EIGHT_PLACES
 from tranche.execution.schemas import ExecutionPostIn, ExecutionPutIn
 
 __all__ = [
+    "UNSTORABLE_MESSAGE",
     "Invalid",
     "NewExecution",
     "Rules",
     "ValidFill",
+    "storable",
     "validate_fill",
+    "validate_filters",
     "validate_item",
 ]
 
@@ -93,6 +97,32 @@ class ValidFill:
     quantity_filled: Decimal
     average_price: Decimal | None
     version: int
+
+
+UNSTORABLE_MESSAGE = "contains a character that cannot be stored (NUL or an unpaired surrogate)"
+
+
+def storable(text: str) -> bool:
+    """Whether both databases can hold ``text``: PostgreSQL refuses NUL in text columns and
+    a lone surrogate (which JSON's ``\\ud800`` escape can produce) has no UTF-8 encoding."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def validate_filters(filters: Mapping[str, str | None]) -> Invalid | None:
+    """The list endpoint's text parameters (by their query names): a value no row can hold
+    would otherwise reach the database, which refuses NUL in a bound parameter."""
+    for name, value in filters.items():
+        if value is not None and not storable(value):
+            return Invalid(name, f"{name} {UNSTORABLE_MESSAGE}")
+    return None
 
 
 def _type_error(exc: ValidationError) -> Invalid:
@@ -197,6 +227,8 @@ def validate_item(raw: Any, rules: Rules) -> NewExecution | Invalid:
     for field, text in texts:
         if text is None or not text.strip():
             return Invalid(field, f"{_LABELS[field]} is required")
+        if not storable(text):
+            return Invalid(field, f"{_LABELS[field]} {UNSTORABLE_MESSAGE}")
     if quantity is None:
         return Invalid("quantity", "Quantity is required")
     for (field, text), (_, limit) in zip(texts, _MAX_LENGTHS, strict=True):

@@ -23,6 +23,7 @@ from tranche.trade.demo import run_demo
 from tranche.trade.metrics import SubmissionMetrics
 from tranche.trade.repository import TradeStore
 from tranche.trade.router import TradeContext, build_router
+from tranche.trade.router_v2 import build_v2_router
 from tranche.trade.service import SubmissionService, error_members
 from tranche.trade.settings import TradeSettings
 from tranche.trade.submission import BulkSubmitter
@@ -88,7 +89,7 @@ def create_app(
         version=__version__,
         registry=registry,
         health=health,
-        routers=[build_router()],
+        routers=[build_router(), build_v2_router()],
         lifespan=lifespan,
         info=[info],
         max_body_bytes=settings.max_body_bytes,

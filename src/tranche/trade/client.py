@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import orjson
 from tenacity import AsyncRetrying, RetryCallState
 
+from tranche.core.exactjson import dumps
 from tranche.core.logging import get_logger
 from tranche.trade.settings import TradeSettings
 
@@ -65,10 +65,24 @@ def is_transient(message: str | None) -> bool:
 
 @dataclass(frozen=True)
 class ItemResult:
+    """One execution's answer. ``unrecordable``: the execution service says it created the
+    execution but its answer cannot be stored (an id that is not an int4, or one given to
+    two executions), so the execution may exist there and must not be sent under a new key.
+    """
+
     ok: bool
     execution_service_id: int | None = None
     message: str | None = None
     transient: bool = False
+    unrecordable: bool = False
+
+
+INT4_MAX = 2_147_483_647
+
+
+def _valid_service_id(value: Any) -> bool:
+    # bool is an int in Python; an id the execution column (integer) cannot hold is refused.
+    return type(value) is int and 1 <= value <= INT4_MAX
 
 
 @dataclass(frozen=True)
@@ -165,7 +179,7 @@ class ExecutionServiceClient:
 
     async def submit_batch(self, posts: Sequence[dict[str, Any]], key: str) -> BatchReply:
         """Send ``posts`` as one batch under Idempotency-Key ``key``; never raises for HTTP."""
-        body = orjson.dumps({"executions": list(posts)})
+        body = dumps({"executions": list(posts)})  # decimals exact, never via float
         retrying = self._retrying()
         start = time.perf_counter()
         try:
@@ -199,7 +213,7 @@ def _per_item(body: Any, n: int) -> list[ItemResult] | None:
         return None
     by_index: dict[int, dict[str, Any]] = {}
     for result in body["results"]:
-        if isinstance(result, dict) and isinstance(result.get("requestIndex"), int):
+        if isinstance(result, dict) and type(result.get("requestIndex")) is int:
             by_index[result["requestIndex"]] = result
     items: list[ItemResult] = []
     for index in range(n):
@@ -209,12 +223,37 @@ def _per_item(body: Any, n: int) -> list[ItemResult] | None:
             continue
         execution = result.get("execution")
         service_id = execution.get("id") if isinstance(execution, dict) else None
-        if result.get("status") in ("SUCCESS", "COMPLETED") and isinstance(service_id, int):
-            items.append(ItemResult(True, execution_service_id=service_id))
+        if result.get("status") in ("SUCCESS", "COMPLETED"):
+            if _valid_service_id(service_id):
+                items.append(ItemResult(True, execution_service_id=service_id))
+            else:
+                message = f"Execution service answered an invalid execution id {service_id!r}"
+                items.append(ItemResult(False, message=message, unrecordable=True))
             continue
         message = str(result.get("message") or "Execution service reported a failure")
         items.append(ItemResult(False, message=message, transient=is_transient(message)))
-    return items
+    return _refuse_shared_ids(items)
+
+
+def _refuse_shared_ids(items: list[ItemResult]) -> list[ItemResult]:
+    """An id the answer gives to two executions cannot be stored for either."""
+    counts: dict[int, int] = {}
+    for item in items:
+        if item.ok and item.execution_service_id is not None:
+            counts[item.execution_service_id] = counts.get(item.execution_service_id, 0) + 1
+    return [
+        ItemResult(
+            False,
+            message=f"Execution service gave id {item.execution_service_id} to "
+            f"{counts[item.execution_service_id]} executions",
+            unrecordable=True,
+        )
+        if item.ok
+        and item.execution_service_id is not None
+        and counts[item.execution_service_id] > 1
+        else item
+        for item in items
+    ]
 
 
 def _read(response: httpx.Response, n: int, attempts: int, seconds: float) -> BatchReply:

@@ -36,17 +36,16 @@ def execution_post(execution: Execution) -> dict[str, Any]:
     """The execution service's ExecutionPostDTO for one of our executions (reference B6).
 
     ``quantity`` is what was ordered; ``version`` is always 1, as the original sent it.
-    Decimals go as JSON numbers.
+    Decimals stay :class:`~decimal.Decimal` so the JSON encoder writes them digit for digit.
     """
     status = execution.execution_status.abbreviation if execution.execution_status else "NEW"
-    limit = execution.limit_price
     return {
         "executionStatus": status,
         "tradeType": execution.trade_type.abbreviation if execution.trade_type else None,
         "destination": execution.destination.abbreviation,
         "securityId": execution.trade_order.security_id,
-        "quantity": float(execution.quantity_ordered),
-        "limitPrice": float(limit) if limit is not None else None,
+        "quantity": execution.quantity_ordered,
+        "limitPrice": execution.limit_price,
         "tradeServiceExecutionId": execution.id,
         "version": 1,
     }

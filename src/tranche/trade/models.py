@@ -3,8 +3,9 @@
 ``trade_order``, ``execution`` and the four lookup tables (``blotter``,
 ``trade_type``, ``execution_status``, ``destination``) as Flyway V1-V7 of the
 original left them. Two execution columns are ours: ``average_price`` (the
-original dropped the fill price the execution service reports, its bug C8) and
-``submission_claimed_at`` (the in-flight marker of a submission).
+original dropped the fill price the execution service reports, its bug C8),
+``submission_claimed_at`` (the in-flight marker of a submission) and
+``submission_key`` (the key to resend under when an answer could not be recorded).
 """
 
 from __future__ import annotations
@@ -148,6 +149,9 @@ class Execution(Base):
     execution_service_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
     #: Set while a submission is in flight; a stale one (crashed submitter) may be retaken.
     submission_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: The Idempotency-Key of a send whose answer could not be recorded; the next
+    #: submission reuses it so the execution service replays instead of creating again.
+    submission_key: Mapped[str | None] = mapped_column(sa.String(64))
 
     execution_status: Mapped[ExecutionStatus] = relationship(lazy="joined")
     blotter: Mapped[Blotter | None] = relationship(lazy="joined")

@@ -37,14 +37,18 @@ __all__ = [
     "get_executions",
     "get_lookup",
     "get_trade_order",
+    "has_executions",
+    "keep_for_resend",
     "list_executions",
     "list_lookup",
     "list_trade_orders",
     "lock_trade_orders",
     "mark_sent",
     "order_id_exists",
+    "service_ids_held",
     "status_by_abbreviation",
     "unclaim_executions",
+    "unrecorded_with_keys",
 ]
 
 L = TypeVar("L", Blotter, TradeType, ExecutionStatus, Destination)
@@ -110,6 +114,11 @@ async def lock_trade_orders(session: AsyncSession, ids: Iterable[int]) -> dict[i
         .execution_options(populate_existing=True)
     )
     return {o.id: o for o in await session.scalars(stmt)}
+
+
+async def has_executions(session: AsyncSession, trade_order_id: int) -> bool:
+    stmt = sa.select(Execution.id).where(Execution.trade_order_id == trade_order_id).limit(1)
+    return (await session.scalar(stmt)) is not None
 
 
 async def order_id_exists(session: AsyncSession, order_id: int) -> bool:
@@ -193,27 +202,71 @@ async def unclaim_executions(session: AsyncSession, ids: Iterable[int]) -> None:
 
 
 async def mark_sent(session: AsyncSession, sent: Mapping[int, int]) -> None:
-    """Record acceptance by the execution service: its id, everything placed, status SENT."""
+    """Record acceptance by the execution service: its id, everything placed, status SENT.
+
+    One statement per batch (the service id picked by a ``CASE`` on the id), not one per
+    execution: a batch's outcome is one round trip whatever its size.
+    """
     if not sent:
         return
     table = cast(sa.Table, Execution.__table__)
+    service_id = sa.case(
+        {k: sa.literal(v, sa.Integer()) for k, v in sent.items()}, value=table.c.id
+    )
     stmt = (
         sa.update(table)
-        .where(table.c.id == sa.bindparam("b_id"), table.c.execution_service_id.is_(None))
+        .where(table.c.id.in_(list(sent)), table.c.execution_service_id.is_(None))
         .values(
-            execution_service_id=sa.bindparam("b_service_id"),
+            execution_service_id=service_id,
             quantity_placed=table.c.quantity_ordered,
             execution_status_id=StatusId.SENT,
             submission_claimed_at=None,
+            submission_key=None,
             version=table.c.version + 1,
         )
     )
-    params = [{"b_id": k, "b_service_id": v} for k, v in sent.items()]
     conn = await session.connection()
-    await conn.execute(stmt, params)
+    await conn.execute(stmt)
 
 
 async def delete_executions(session: AsyncSession, ids: Iterable[int]) -> None:
     wanted = list(set(ids))
     if wanted:
         await session.execute(sa.delete(Execution).where(Execution.id.in_(wanted)))
+
+
+async def unrecorded_with_keys(session: AsyncSession, keys: Iterable[str]) -> dict[int, Execution]:
+    """Executions still waiting for the recording of a send under one of ``keys``."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    stmt = (
+        sa.select(Execution)
+        .where(Execution.submission_key.in_(wanted), Execution.execution_service_id.is_(None))
+        .execution_options(populate_existing=True)
+    )
+    return {e.id: e for e in (await session.scalars(stmt)).unique()}
+
+
+async def keep_for_resend(session: AsyncSession, ids: Iterable[int], key: str) -> None:
+    """Release executions whose answer could not be recorded, remembering the key sent."""
+    wanted = list(set(ids))
+    if wanted:
+        table = cast(sa.Table, Execution.__table__)
+        await session.execute(
+            sa.update(table)
+            .where(table.c.id.in_(wanted), table.c.execution_service_id.is_(None))
+            .values(submission_claimed_at=None, submission_key=key)
+        )
+
+
+async def service_ids_held(session: AsyncSession, service_ids: Iterable[int]) -> dict[int, int]:
+    """``execution_service_id`` → our execution id, for those ids already stored."""
+    wanted = set(service_ids)
+    if not wanted:
+        return {}
+    stmt = sa.select(Execution.execution_service_id, Execution.id).where(
+        Execution.execution_service_id.in_(wanted)
+    )
+    rows = (await session.execute(stmt)).all()
+    return {int(es): int(id_) for es, id_ in rows if es is not None}

@@ -1,18 +1,22 @@
 """JSON shapes of the trade service's API, field for field as the original.
 
 Quantities and prices are JSON numbers, except in ``ExecutionResponseDTO`` where
-the original sent them as two-decimal strings (``"100.00"``). Request bodies are
-validated here so a bad field is a 400 naming it, before anything is written.
+the original sent them as two-decimal strings (``"100.00"``). Numbers are exact:
+bodies are decoded with decimals (:mod:`tranche.core.exactjson`) and responses
+are dumped in Python mode, where a ``Number`` stays a :class:`~decimal.Decimal`
+for the exact encoder (only a JSON-mode dump, e.g. FastAPI's, goes through float).
+Request bodies are validated here so a bad field is a 400 naming it, before anything is written.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -29,14 +33,20 @@ __all__ = [
     "BatchSubmitResponse",
     "BatchSubmitResult",
     "BlotterResponse",
+    "BlotterUpdate",
+    "BlotterWrite",
     "CodeResponse",
+    "CodeUpdate",
+    "CodeWrite",
     "ExecutionCreate",
     "ExecutionResponse",
+    "ExecutionUpdate",
     "FillRequest",
     "TradeOrderCreate",
     "TradeOrderResponse",
     "TradeOrderSubmission",
     "TradeOrderSubmit",
+    "TradeOrderUpdate",
     "two_places",
 ]
 
@@ -58,10 +68,44 @@ def _as_number(value: Decimal) -> float | int:
 Amount = Annotated[Decimal, Field(max_digits=18, decimal_places=8)]
 Positive = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=8)]
 NonNegative = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=8)]
-Number = Annotated[Decimal, PlainSerializer(_as_number, return_type=float | int)]
+Number = Annotated[Decimal, PlainSerializer(_as_number, return_type=float | int, when_used="json")]
 TwoPlaces = Annotated[Decimal, PlainSerializer(two_places, return_type=str)]
 Id = Annotated[int, Field(ge=1, le=2_147_483_647)]
-Text24 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=24)]
+
+
+def _storable(value: str) -> str:
+    """Refuse what no database column can hold: PostgreSQL rejects NUL in text, and a lone
+    surrogate (JSON's ``\\ud800`` escape) has no UTF-8 encoding — both used to be a 500."""
+    if "\x00" in value:
+        raise ValueError("contains a character that cannot be stored (NUL)")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                "contains a character that cannot be stored (an unpaired surrogate)"
+            ) from None
+    return value
+
+
+def _fits_utc(value: datetime) -> datetime:
+    """Refuse an instant outside years 1-9999 once its offset is applied
+    (``0001-01-01T00:00:00+14:00``): it parses, but storing it overflowed into a 500."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range once converted to UTC") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+Text24 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=24),
+    AfterValidator(_storable),
+]
+Timestamp = Annotated[datetime, AfterValidator(_fits_utc)]
 
 
 class _Camel(BaseModel):
@@ -82,6 +126,32 @@ class CodeResponse(_Camel):
     abbreviation: str
     description: str
     version: int
+
+
+Abbreviation = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+Version = Annotated[int, Field(ge=0, le=2_147_483_647)]
+
+
+class BlotterWrite(_Camel):
+    abbreviation: Abbreviation
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class BlotterUpdate(BlotterWrite):
+    version: Version
+
+
+class CodeWrite(_Camel):
+    """A trade type, execution status or destination (trade types: abbreviation ≤ 10)."""
+
+    abbreviation: Abbreviation
+    description: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)
+    ]
+
+
+class CodeUpdate(CodeWrite):
+    version: Version
 
 
 class TradeOrderResponse(_Camel):
@@ -120,11 +190,11 @@ class ExecutionResponse(_Camel):
 class TradeOrderCreate(_Camel):
     order_id: Id
     portfolio_id: Text24
-    order_type: str = Field(description="BUY, SELL, SHORT, COVER or EXRC")
+    order_type: Text = Field(description="BUY, SELL, SHORT, COVER or EXRC")
     security_id: Text24
     quantity: Positive
     limit_price: Positive | None = None
-    trade_timestamp: datetime | None = None
+    trade_timestamp: Timestamp | None = None
     blotter_id: Id | None = None
 
     @field_validator("order_type")
@@ -136,8 +206,18 @@ class TradeOrderCreate(_Camel):
         return normal
 
 
+class TradeOrderUpdate(TradeOrderCreate):
+    """TradeOrderPutDTO: the order's fields and the version the change was made against.
+
+    ``id``, ``quantitySent`` and ``submitted`` may be sent (the original's DTO has them)
+    but are not the client's to set: they are ignored.
+    """
+
+    version: Annotated[int, Field(ge=0, le=2_147_483_647)]
+
+
 class ExecutionCreate(_Camel):
-    execution_timestamp: datetime | None = None
+    execution_timestamp: Timestamp | None = None
     execution_status_id: Id
     blotter_id: Id | None = None
     trade_type_id: Id | None = None
@@ -156,6 +236,12 @@ class ExecutionCreate(_Camel):
         if self.quantity_filled > self.quantity_placed:
             raise ValueError("quantityFilled must not exceed quantityPlaced")
         return self
+
+
+class ExecutionUpdate(ExecutionCreate):
+    """ExecutionPutDTO: the execution's fields and the version the change was made against."""
+
+    version: Version
 
 
 class TradeOrderSubmit(_Camel):
@@ -200,7 +286,9 @@ class BatchSubmitResponse(_Camel):
 
 
 class FillRequest(_Camel):
-    execution_status: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    execution_status: Annotated[
+        str, StringConstraints(min_length=1, max_length=20), AfterValidator(_storable)
+    ]
     quantity_filled: Amount
     version: int
     #: Optional: the execution service's average fill price.

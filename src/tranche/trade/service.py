@@ -56,6 +56,8 @@ def _outcome_error(outcome: Outcome) -> DomainError:
         return Refused(
             message if message.startswith("Client error") else f"Client error: {message}"
         )
+    if outcome.kind == "unrecorded":
+        return DependencyFailed(message)
     return DependencyFailed(f"Execution service unavailable: {message}")
 
 

@@ -3,16 +3,21 @@
 The execution-service client settings keep the original's property names under
 one scheme: ``execution.service.batch.size`` is ``TRADE_EXECUTION_SERVICE_BATCH_SIZE``,
 ``execution.service.retry.max-attempts`` is ``TRADE_EXECUTION_SERVICE_RETRY_MAX_ATTEMPTS``
-and so on (docs/configuration.md lists every one).
+and so on (docs/configuration.md lists every one). The original's own spelling
+(``EXECUTION_SERVICE_BASE_URL``, ``SPRING_DATASOURCE_URL``, … as Spring's relaxed binding
+reads them) works too; tranche's variable wins when both are set
+(:mod:`tranche.core.original_names`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tranche.core.original_names import SpringNames
 from tranche.core.settings import (
     Attempts,
     BackoffMultiplier,
@@ -27,7 +32,7 @@ __all__ = ["API_MAX_BATCH_SIZE", "ExecutionServiceRetrySettings", "TradeSettings
 API_MAX_BATCH_SIZE = 100
 
 
-class ExecutionServiceRetrySettings(BaseSettings, RetrySettings):
+class ExecutionServiceRetrySettings(SpringNames, BaseSettings, RetrySettings):
     """Retries of one batch request (``TRADE_EXECUTION_SERVICE_RETRY_*``).
 
     The variables keep the original's property names (``retry.initial-delay``,
@@ -41,6 +46,12 @@ class ExecutionServiceRetrySettings(BaseSettings, RetrySettings):
         populate_by_name=True,
     )
     group_prefix: ClassVar[str] = "execution_service_retry_"
+    spring_properties: ClassVar[Mapping[str, str]] = {
+        "execution.service.retry.max-attempts": "max_attempts",
+        "execution.service.retry.initial-delay": "initial_backoff_ms",
+        "execution.service.retry.multiplier": "backoff_multiplier",
+        "execution.service.retry.max-delay": "max_backoff_ms",
+    }
 
     max_attempts: Attempts = Field(
         default=5, description="Attempts per batch request (the first one included)."
@@ -62,8 +73,29 @@ class ExecutionServiceRetrySettings(BaseSettings, RetrySettings):
     )
 
 
-class TradeSettings(ServiceSettings):
+class TradeSettings(SpringNames, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TRADE_", extra="ignore")
+    spring_properties: ClassVar[Mapping[str, str]] = {
+        "server.port": "port",
+        "execution.service.base-url": "execution_service_base_url",
+        "execution.service.connect-timeout": "execution_service_connect_timeout_ms",
+        "execution.service.read-timeout": "execution_service_read_timeout_ms",
+        "execution.service.batch.size": "execution_service_batch_size",
+        "execution.service.batch.max-size": "execution_service_max_size",
+        "execution.service.batch.enable-batching": "execution_service_enable_batching",
+        "execution.service.batch.retry-failed-individually": (
+            "execution_service_retry_failed_individually"
+        ),
+        "execution.service.batch.metrics-enabled": "execution_service_metrics_enabled",
+        "execution.service.batch.initial-retry-delay-ms": (
+            "execution_service_individual_retry_initial_delay_ms"
+        ),
+        "execution.service.batch.max-retry-delay-ms": (
+            "execution_service_individual_retry_max_delay_ms"
+        ),
+        "execution.service.batch.retry-multiplier": "execution_service_individual_retry_multiplier",
+    }
+    spring_datasource: ClassVar[str | None] = "database_url"
 
     port: int = Field(default=8082, ge=1, le=65535, description="HTTP port.")
     database_url: str | None = Field(

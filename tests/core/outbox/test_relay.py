@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -163,3 +164,43 @@ async def test_after_send_hook_runs_in_the_marking_transaction(
     assert await rows_by_status(any_db, topic) == {"SENT": 5}
     assert metric(registry, "outbox_hook_failed_total", topic=topic) == 1
     assert [e["topic"] for e in captured_logs if e["event"] == "outbox_hook_failed"] == [topic]
+
+
+async def test_a_render_stamps_the_hand_over_instant_the_hooks_see(
+    any_db: Database, kafka_bootstrap: str, captured_logs: list[dict[str, Any]]
+) -> None:
+    topic, other = unique_topic("render"), unique_topic("plain")
+    seen: list[SentEvent] = []
+
+    def stamp(value: bytes, at: datetime) -> bytes:
+        if b'"boom"' in value:
+            raise ValueError("cannot render")
+        return value.replace(b'"at":null', b'"at":"' + at.isoformat().encode() + b'"')
+
+    async def hook(_session: AsyncSession, events: Sequence[SentEvent]) -> None:
+        seen.extend(events)
+
+    async with running_relay(any_db, kafka_bootstrap, CollectorRegistry()) as relay:
+        relay.render(topic, stamp)
+        relay.on_sent(topic, hook)
+        async with any_db.transaction() as s:
+            ids = await enqueue_many(
+                s, [OutboxEvent(topic, str(i), {"i": i, "at": None}) for i in range(3)]
+            )
+            bad = await enqueue(s, topic, "bad", {"boom": 1, "at": None})
+            plain = await enqueue(s, other, "p", {"at": None})
+        assert await relay.wait_sent([*ids, plain], timeout_s=20) == {*ids, plain}
+    records = await consume(kafka_bootstrap, topic, expected=3)
+    values = {(header(r, "event-id") or b"").decode(): orjson.loads(r.value) for r in records}
+    assert set(values) == set(ids)
+    # What the consumer reads is the instant the hooks were given, not the commit's.
+    by_id = {e.event_id: e for e in seen}
+    for event_id, value in values.items():
+        assert datetime.fromisoformat(value["at"]) == by_id[event_id].sent_at
+        assert orjson.loads(by_id[event_id].value) == value
+    # Other topics go out as stored; an event its render refuses is dead, not stuck.
+    (plain_record,) = await consume(kafka_bootstrap, other, expected=1)
+    assert orjson.loads(plain_record.value) == {"at": None}
+    assert await rows_by_status(any_db, topic) == {"SENT": 3, "DEAD": 1}
+    assert bad not in by_id
+    assert any(e["event"] == "outbox_render_failed" for e in captured_logs)

@@ -7,7 +7,7 @@ circuit breaker and a dead-letter topic. See docs/outbox.md.
 
 from tranche.core.outbox.admin import OutboxStatusReport, TopicStatus, outbox_status, replay_dead
 from tranche.core.outbox.backlog import OutboxBacklog
-from tranche.core.outbox.dispatch import Hook, SentEvent
+from tranche.core.outbox.dispatch import Hook, Render, SentEvent
 from tranche.core.outbox.enqueue import EVENT_ID_HEADER, OutboxEvent, enqueue, enqueue_many
 from tranche.core.outbox.metrics import OutboxMetrics
 from tranche.core.outbox.publisher import BrokerUnavailableError
@@ -32,6 +32,7 @@ __all__ = [
     "OutboxStatus",
     "OutboxStatusReport",
     "Relay",
+    "Render",
     "SentEvent",
     "TopicStatus",
     "add_outbox_table",

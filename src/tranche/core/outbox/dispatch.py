@@ -7,6 +7,14 @@ becomes SENT; a row the broker could not be reached for is left untouched (no
 attempt is charged: an outage must not kill events); a rejected row is charged
 an attempt and retried after a backoff, or — attempts exhausted, or never
 sendable — published to ``<topic>.dlq`` and marked DEAD.
+
+A topic may have a *render* function: it rewrites the stored value just before the
+record goes to the producer, given the instant of the hand-over, so an event can
+carry the time it was sent (the value is fixed at commit, the send time is not).
+The same instant reaches the after-send hooks (:attr:`SentEvent.sent_at`), so a hook
+that writes it to a business row writes exactly what the event says. Dead letters
+carry the stored value: it is what failed, and what a replay sends through the render
+again.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from tranche.core.resilience import Backoff
 
 __all__ = [
     "Hook",
+    "Render",
     "RoundResult",
     "SentEvent",
     "dlq_record",
@@ -53,9 +62,13 @@ class SentEvent:
     headers: dict[str, bytes]
     partition: int
     offset: int
+    #: When the relay handed the event to the producer (what a render stamped into it).
+    sent_at: datetime
 
 
 Hook = Callable[[AsyncSession, Sequence[SentEvent]], Awaitable[None]]
+#: ``(stored value, hand-over instant) -> value to send``; raising makes the event dead.
+Render = Callable[[bytes, datetime], bytes]
 
 
 @dataclass
@@ -77,12 +90,21 @@ class RoundResult:
     broker_answered: bool = False
 
 
-def _record(row: Row) -> Record:
+def _record(row: Row, value: bytes | None = None) -> Record:
     headers = [(EVENT_ID_HEADER, row.event_id.encode())]
     if row.headers:
         headers += decode_headers(row.headers)
     key = row.key.encode() if row.key is not None else None
-    return Record(row.topic, key, row.payload, headers)
+    return Record(row.topic, key, row.payload if value is None else value, headers)
+
+
+def _rendered(row: Row, render: Render, now: datetime) -> bytes | str:
+    """The value to send, or why it cannot be sent (a render bug must not stop the relay)."""
+    try:
+        return render(row.payload, now)
+    except Exception as exc:
+        log.exception("outbox_render_failed", topic=row.topic, event_id=row.event_id)
+        return f"render failed: {type(exc).__name__}: {exc}"
 
 
 def _change(
@@ -128,21 +150,30 @@ async def publish_round(
     backoff: Backoff,
     now: datetime,
     hooked: Collection[str] = (),
+    renders: Mapping[str, Render] | None = None,
 ) -> RoundResult:
+    """Publish ``rows``; ``now`` is the hand-over instant given to renders and hooks."""
     res = RoundResult()
     doomed: list[tuple[Row, str, int, datetime]] = []
     to_send: list[Row] = []
+    records: list[Record] = []
     for row in rows:
         if row.defect is not None:
             doomed.append((row, row.defect, row.attempts, row.first_attempt_at or now))
-        elif backoff.exhausted(row.attempts):
+            continue
+        if backoff.exhausted(row.attempts):
             # An earlier round gave up on it but could not reach the dead-letter topic.
             error = row.last_error or "attempts exhausted"
             doomed.append((row, error, row.attempts, row.first_attempt_at or now))
-        else:
-            to_send.append(row)
+            continue
+        render = renders.get(row.topic) if renders else None
+        value = _rendered(row, render, now) if render is not None else None
+        if isinstance(value, str):
+            doomed.append((row, value, row.attempts + 1, row.first_attempt_at or now))
+            continue
+        to_send.append(row)
+        records.append(_record(row, value))
 
-    records = [_record(r) for r in to_send]
     outcomes = await publisher.publish(records) if records else []
     for row, rec, out in zip(to_send, records, outcomes, strict=True):
         if isinstance(out, Delivered):
@@ -160,6 +191,7 @@ async def publish_round(
                         dict(rec.headers),
                         out.partition,
                         out.offset,
+                        now,
                     )
                 )
             continue

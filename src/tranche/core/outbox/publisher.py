@@ -16,12 +16,21 @@ Every failure is classified, because they mean different things to the relay:
 attempt, the circuit breaker counts it), ``retriable`` (this record failed
 but may succeed later: an attempt is charged) and ``permanent`` (it can never
 be sent as is: straight to the dead-letter topic).
+
+While the broker is down aiokafka's sender retries every ``retry_backoff_ms`` and
+logs each failed connect and metadata refresh at ERROR — about 25 lines a second
+per producer. :class:`RepeatedLogFilter` lets each distinct message through once
+per ``REPEAT_WINDOW_S`` and tells, on the next one it lets through, how many it
+held back; the relay's own ``outbox_broker_unavailable`` / ``outbox_circuit``
+lines say what is going on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import time
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -34,9 +43,62 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from tranche.core.logging import get_logger
 from tranche.core.settings import KafkaSettings
 
-__all__ = ["BrokerUnavailableError", "Delivered", "Failed", "Publisher", "Record", "classify"]
+__all__ = [
+    "BrokerUnavailableError",
+    "Delivered",
+    "Failed",
+    "Publisher",
+    "Record",
+    "RepeatedLogFilter",
+    "classify",
+]
 
 log = get_logger(__name__)
+
+#: Each distinct aiokafka message is logged at most once per this many seconds.
+REPEAT_WINDOW_S = 10.0
+
+
+class RepeatedLogFilter(logging.Filter):
+    """Passes a record whose message template was not seen in the last ``window_s``;
+    the record that ends a quiet window says how many were held back."""
+
+    def __init__(self, window_s: float = REPEAT_WINDOW_S, clock: Any = time.monotonic) -> None:
+        super().__init__()
+        self.window_s = window_s
+        self._clock = clock
+        self._seen: dict[tuple[str, Any], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.msg)
+        now = self._clock()
+        last = self._seen.get(key)
+        if last is not None and now - last[0] < self.window_s:
+            self._seen[key] = (last[0], last[1] + 1)
+            return False
+        held = last[1] if last is not None else 0
+        self._seen[key] = (now, 0)
+        if held and isinstance(record.args, tuple):
+            record.msg = f"{record.msg} (%d similar lines held back in the last %.0fs)"
+            record.args = (*record.args, held, self.window_s)
+        return True
+
+
+_REPEATED = RepeatedLogFilter()
+
+
+def _quiet_aiokafka() -> None:
+    """The filter on every aiokafka logger there is (a logger's filters do not see its
+    children's records, so the package logger alone would not do); run at import and
+    again for each publisher, for modules aiokafka imported in between."""
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "aiokafka"]
+    for name in ["aiokafka", *names]:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RepeatedLogFilter) for f in logger.filters):
+            logger.addFilter(_REPEATED)
+
+
+_quiet_aiokafka()
 
 FailureKind = Literal["unavailable", "retriable", "permanent"]
 
@@ -120,6 +182,7 @@ class Publisher:
     def __init__(self, kafka: KafkaSettings, max_message_bytes: int) -> None:
         if not kafka.bootstrap_servers:
             raise ValueError("KAFKA_BOOTSTRAP_SERVERS: not set (start the embedded broker first)")
+        _quiet_aiokafka()
         self._kafka = kafka
         self.max_message_bytes = max_message_bytes
         self._producer: AIOKafkaProducer | None = None

@@ -10,7 +10,10 @@ reads, publishes outside any transaction (a long read would make its later
 write fail with SQLITE_BUSY_SNAPSHOT), then records the outcome.
 
 The relay wakes when this process commits new rows (see ``wake``) and polls
-otherwise. While the circuit is open it claims nothing: rows stay PENDING. Its
+otherwise. While the circuit is open it claims nothing: rows stay PENDING. The
+circuit's first open period is short (``BREAKER_FIRST_OPEN_S``) and doubles with
+every failed probe up to ``breaker_reset_ms``: events resume within seconds of a
+short outage's end, and a long outage costs one cheap probe per reset period. Its
 rounds and its housekeeping (table gauges, purge of old SENT rows) are two
 :class:`~tranche.core.loops.BackgroundLoop`\ s.
 """
@@ -36,6 +39,7 @@ from tranche.core.loops import BackgroundLoop
 from tranche.core.outbox import store, wake
 from tranche.core.outbox.dispatch import (
     Hook,
+    Render,
     RoundResult,
     has_writes,
     publish_round,
@@ -55,6 +59,8 @@ STATS_INTERVAL_S = 5.0
 PURGE_CHUNK = 5000
 STOP_GRACE_S = 10.0
 ANALYZE_INTERVAL_S = 60.0
+#: First open period of the broker circuit; doubles per failed probe up to breaker_reset_ms.
+BREAKER_FIRST_OPEN_S = 1.0
 
 
 class _Waiter:
@@ -99,10 +105,12 @@ class Relay:
             settings.breaker_reset_ms / 1000,
             clock=lambda: self._clock().timestamp(),
             on_change=self._on_breaker,
+            first_open_s=min(BREAKER_FIRST_OPEN_S, settings.breaker_reset_ms / 1000),
         )
         self._metrics.circuit_state.set(BreakerState.CLOSED)
         self._locking = db.dialect in ("postgresql", "mysql")
         self._hooks: dict[str, list[Hook]] = {}
+        self._renders: dict[str, Render] = {}
         self._waiters: dict[str, list[_Waiter]] = {}
         self._rounds = BackgroundLoop(
             f"relay:{name}",
@@ -128,6 +136,11 @@ class Relay:
     def on_sent(self, topic: str, hook: Hook) -> None:
         """Run ``hook`` for ``topic``'s events in the transaction that marks them SENT."""
         self._hooks.setdefault(topic, []).append(hook)
+
+    def render(self, topic: str, render: Render) -> None:
+        """Rewrite ``topic``'s values as they are handed to the producer (one per topic);
+        the hand-over instant it is given is the hooks' :attr:`SentEvent.sent_at`."""
+        self._renders[topic] = render
 
     async def start(self) -> None:
         if self._started or self._publisher is None:
@@ -164,7 +177,16 @@ class Relay:
 
     def _on_breaker(self, state: BreakerState) -> None:
         self._metrics.circuit_state.set(state)
-        log.warning("outbox_circuit", relay=self.name, state=state.name.lower())
+        if state is BreakerState.OPEN:
+            log.warning(
+                "outbox_circuit",
+                relay=self.name,
+                state="open",
+                open_s=self._breaker.open_s,
+                error=self._breaker.last_error,
+            )
+        else:
+            log.info("outbox_circuit", relay=self.name, state=state.name.lower())
 
     # -- loop ----------------------------------------------------------------------
     async def _worker_round(self) -> float | None:
@@ -234,7 +256,7 @@ class Relay:
         assert self._publisher is not None
         now = self._clock()
         res = await publish_round(
-            self._publisher, rows, self._settings, self._backoff, now, self._hooks
+            self._publisher, rows, self._settings, self._backoff, now, self._hooks, self._renders
         )
         if res.unavailable is not None:
             self._breaker.record_failure(res.unavailable)

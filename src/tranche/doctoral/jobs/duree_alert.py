@@ -64,6 +64,11 @@ DESCRIPTION = (
 #: Job-context key listing enrollments nobody could be notified about (capped).
 ANOMALIES_KEY = "anomalies"
 _MAX_ANOMALIES = 200
+#: Enrollments read (and looked up in the other databases) per reader page. Larger than
+#: a chunk: a page's six lookups are most of a chunk's cost, and the page's facts stay
+#: right for its later chunks (each doctorant is decided once, by their current
+#: enrollment; the owner's rows are re-read inside each chunk's transaction).
+READ_PAGE = 500
 
 
 def decide(item: Enrollment, rule: AlertRule) -> AlertDecision | None:
@@ -240,7 +245,7 @@ def build(
     def reader(ctx: StepContext) -> EnrollmentReader:
         return EnrollmentReader(
             inscription_db, batchdb, userdb, defensedb, run_at(ctx).astimezone(local).date(),
-            chunk_size,
+            max(chunk_size, READ_PAGE),
         )  # fmt: skip
 
     async def process(item: Enrollment) -> AlertDecision | None:

@@ -37,6 +37,12 @@ JOB_NAME = "tokenCleanupJob"
 DESCRIPTION = "Removes expired refresh tokens and password reset tokens from userdb"
 
 
+#: Ids read per reader page: several chunks' worth in one SELECT (ids only, so small);
+#: the position stays the last id handed out, so a restart still resumes after the last
+#: committed chunk.
+READ_PAGE = 1000
+
+
 def expired_reader(
     userdb: Database, table: sa.Table, expiry: sa.Column[Any], chunk_size: int
 ) -> Callable[[StepContext], KeysetReader[int]]:
@@ -49,7 +55,7 @@ def expired_reader(
             userdb.engine,
             query,
             [table.c.id],
-            page_size=chunk_size,
+            page_size=max(chunk_size, READ_PAGE),
             map_row=lambda row: int(row["id"]),
         )
 
