@@ -3,9 +3,10 @@
 Both databases are built as the original Java services left them (Flyway history,
 schemas, seeded lookups, rows their code wrote: :mod:`tests.fixtures.originals`), then
 ``tranche db upgrade`` adopts them and the two tranche services run over loopback on
-them, wired to each other. The client (:mod:`tests.fixtures.original_client`) is
-transcribed from the originals' DTOs and controllers, not from tranche: each call
-expects the original's path, status code and every field of its response DTO.
+them, wired to each other. The client (:mod:`tests.fixtures.original_client`, its DTOs
+in :mod:`tests.fixtures.original_dtos`) is transcribed from the originals' DTOs and
+controllers, not from tranche: each call expects the original's path, status code
+and every field of its response DTO.
 """
 
 from __future__ import annotations
