@@ -107,3 +107,25 @@ async def test_a_partial_original_schema_is_refused(postgres_factory: DatabaseFa
     await build_original(url, "CREATE TABLE blotter (id serial PRIMARY KEY)")
     with pytest.raises(RuntimeError, match="some of the trade service's tables"):
         await upgrade("trade", url)
+
+
+async def test_a_database_from_before_v6_gets_the_submitted_column(
+    postgres_factory: DatabaseFactory,
+) -> None:
+    """Some releases of the original shipped a different V6 (composite indexes) and never
+    had ``trade_order.submitted``: the upgrade adds it, false for the existing orders."""
+    url = await postgres_factory("trade_pre_v6")
+    schema = TRADE_FLYWAY.replace(
+        "ALTER TABLE trade_order ADD COLUMN submitted boolean DEFAULT false;", ""
+    )
+    assert schema != TRADE_FLYWAY
+    await build_original(
+        url,
+        schema,
+        "INSERT INTO trade_order (order_id, portfolio_id, order_type, security_id, quantity)"
+        " VALUES (601, 'P', 'BUY', 'S', 5)",
+    )
+    await upgrade("trade", url)
+    async with trade_app(url, ScriptedExecutionService(_answer_nothing).transport()) as client:
+        order = (await client.get("/api/v1/tradeOrders/1")).json()
+    assert (order["orderId"], order["submitted"], order["version"]) == (601, False, 1)
