@@ -24,6 +24,13 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.fixtures.broker import unique_topic
+from tests.fixtures.originals import (
+    EXECUTION_FLYWAY,
+    EXECUTION_ROWS,
+    TRADE_FLYWAY,
+    TRADE_ROWS,
+    build_original,
+)
 from tests.fixtures.servers import DatabaseFactory
 from tests.fixtures.waiting import eventually
 from tests.trade.factories import trade_settings
@@ -198,9 +205,19 @@ async def _served(app: ASGIApp, port: int) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def peers(
-    wiring: str, databases: DatabaseFactory, bootstrap: str, data_dir: Path
+    wiring: str,
+    databases: DatabaseFactory,
+    bootstrap: str,
+    data_dir: Path,
+    *,
+    originals: bool = False,
 ) -> AsyncIterator[Peers]:
+    """The two services wired by ``wiring``; with ``originals`` their databases are first
+    built as the original Java services left them (:mod:`tests.fixtures.originals`)."""
     trade_db, execution_db = await databases("trade"), await databases("execution")
+    if originals:
+        await build_original(trade_db, TRADE_FLYWAY, TRADE_ROWS)
+        await build_original(execution_db, EXECUTION_FLYWAY, EXECUTION_ROWS)
     await upgrade("trade", trade_db)
     await upgrade("execution", execution_db)
     faults = Faults()

@@ -7,8 +7,13 @@ Create Date: 2025-01-01
 
 ``execution`` as Flyway V1-V3 of the original left it (V4's extra indexes are left
 out: every index is paid for on each bulk insert and our queries do not use them).
-Pointed at the original's database, the migration adopts the existing table and
-only adds what is missing, so the service can replace the original in place.
+Pointed at the original's database (its Flyway V1-V4 applied, ``flyway_schema_history``
+beside it), the migration adopts the existing table in place: it checks the table is the
+original's (every V1 column there), adds V2's columns if that script never ran and the
+V3 indexes tranche's queries use, and creates tranche's own tables (fill callbacks,
+outbox, idempotency keys). No row, sequence, V4 index or Flyway history row is touched:
+ids, versions and blank-padded ``char(24)`` security ids stay as the original wrote them
+and the ``id`` serial continues.
 """
 
 from collections.abc import Sequence
@@ -27,6 +32,23 @@ depends_on: str | Sequence[str] | None = None
 
 DECIMAL = sa.Numeric(18, 8)
 TIMESTAMP = UtcDateTime()
+
+#: Flyway V1's columns: a table called ``execution`` without them is not the original's.
+ORIGINAL_COLUMNS = frozenset(
+    {
+        "id",
+        "execution_status",
+        "trade_type",
+        "destination",
+        "security_id",
+        "quantity",
+        "limit_price",
+        "received_timestamp",
+        "sent_timestamp",
+        "version",
+        "trade_service_execution_id",
+    }
+)
 
 INDEXES: list[tuple[str, list[str], str | None]] = [
     ("idx_execution_status", ["execution_status"], None),
@@ -69,6 +91,12 @@ def upgrade() -> None:
         )
     else:
         columns = {c["name"] for c in inspector.get_columns("execution")}
+        missing = sorted(ORIGINAL_COLUMNS - columns)
+        if missing:
+            raise RuntimeError(
+                "the database has an execution table that is not the execution service's "
+                f"(columns {missing} are missing); refusing to guess how to adopt it"
+            )
         with op.batch_alter_table("execution") as batch:
             if "quantity_filled" not in columns:
                 batch.add_column(sa.Column("quantity_filled", DECIMAL, server_default="0"))

@@ -22,8 +22,9 @@ from tranche.trade.client import ExecutionServiceClient, Sleep, create_http_clie
 from tranche.trade.demo import run_demo
 from tranche.trade.metrics import SubmissionMetrics
 from tranche.trade.repository import TradeStore
-from tranche.trade.router import TradeContext, build_router
+from tranche.trade.router import build_router
 from tranche.trade.router_v2 import build_v2_router
+from tranche.trade.routing import TradeContext
 from tranche.trade.service import SubmissionService, error_members
 from tranche.trade.settings import TradeSettings
 from tranche.trade.submission import BulkSubmitter

@@ -20,7 +20,7 @@ from tranche.trade.listing import (
 )
 from tranche.trade.mapping import blotter_response, code_response
 from tranche.trade.models import Execution, TradeOrder
-from tranche.trade.router import INT32, ExactJsonRoute, TradeDep
+from tranche.trade.routing import INT32, ExactJsonRoute, TradeDep
 
 __all__ = ["build_v2_router"]
 

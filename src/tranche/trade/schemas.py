@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -29,12 +30,16 @@ from pydantic.alias_generators import to_camel
 
 __all__ = [
     "MAX_BATCH_SUBMISSIONS",
+    "MAX_BULK_TRADE_ORDERS",
     "BatchSubmitRequest",
     "BatchSubmitResponse",
     "BatchSubmitResult",
     "BlotterResponse",
     "BlotterUpdate",
     "BlotterWrite",
+    "BulkTradeOrderRequest",
+    "BulkTradeOrderResponse",
+    "BulkTradeOrderResult",
     "CodeResponse",
     "CodeUpdate",
     "CodeWrite",
@@ -51,6 +56,7 @@ __all__ = [
 ]
 
 MAX_BATCH_SUBMISSIONS = 100
+MAX_BULK_TRADE_ORDERS = 1000
 ORDER_TYPES = ("BUY", "SELL", "SHORT", "COVER", "EXRC")
 _TWO_PLACES = Decimal("0.01")
 
@@ -204,6 +210,49 @@ class TradeOrderCreate(_Camel):
         if normal not in ORDER_TYPES:
             raise ValueError(f"must be one of {', '.join(ORDER_TYPES)}")
         return normal
+
+
+class BulkTradeOrderRequest(_Camel):
+    """BulkTradeOrderRequestDTO: 1-1000 TradeOrderPostDTOs created all or nothing.
+
+    The items are taken as they come and validated one by one by the bulk creation, so
+    a bad item is reported in the original's BulkTradeOrderResponseDTO (that item's
+    result names what is wrong) instead of as a request-level error; the document
+    still shows them as TradeOrderCreate.
+    """
+
+    trade_orders: Annotated[
+        list[Any],
+        Field(min_length=1, max_length=MAX_BULK_TRADE_ORDERS),
+        WithJsonSchema(
+            {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_BULK_TRADE_ORDERS,
+                "items": {"$ref": "#/components/schemas/TradeOrderCreate"},
+            }
+        ),
+    ]
+
+
+class BulkTradeOrderResult(_Camel):
+    """TradeOrderResultDTO."""
+
+    request_index: int
+    status: Literal["SUCCESS", "FAILURE"]
+    message: str | None
+    trade_order: TradeOrderResponse | None
+
+
+class BulkTradeOrderResponse(_Camel):
+    """BulkTradeOrderResponseDTO: SUCCESS (201) or FAILURE (400), never partial."""
+
+    status: Literal["SUCCESS", "FAILURE"]
+    message: str
+    total_requested: int
+    successful: int
+    failed: int
+    results: list[BulkTradeOrderResult]
 
 
 class TradeOrderUpdate(TradeOrderCreate):
