@@ -56,6 +56,12 @@ class RssWatch:
     def now_mib(self) -> float:
         return float(self.process.memory_info().rss) / MIB
 
+    def at_mib(self, when: float) -> float:
+        """The sample taken nearest to ``when`` (a ``time.monotonic()`` instant)."""
+        if not self.samples:
+            return self.now_mib()
+        return min(self.samples, key=lambda s: abs(s[0] - when))[1]
+
     def peak_mib(self, since: float = 0.0) -> float:
         return max((m for t, m in self.samples if t >= since), default=self.now_mib())
 
@@ -162,6 +168,7 @@ async def post_for(
         "error_sample": tally.errors[:3],
         "warmup_errors": warmup_errors,
         "rss_start_mib": round(rss_start, 1),
+        "rss_mid_mib": round(watch.at_mib(tally.first_start + seconds / 2), 1),
         "rss_end_mib": round(rss_end, 1),
         "rss_peak_mib": round(watch.peak_mib(since=tally.first_start), 1),
         "load": load_average(),

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
@@ -57,8 +58,6 @@ __all__ = ["failures", "markdown", "register", "run"]
 
 Say = Callable[[str], None]
 DEFAULT_FLAT_MIB = 32.0
-#: Trade orders submitted one request at a time before the measured submission.
-_TRADE_WARMUP = 2 * SUBMISSIONS_PER_REQUEST
 
 
 async def _clients_phase(
@@ -98,14 +97,23 @@ async def _trade_phase(
     trade_url = await stack.enter_async_context(scratch_postgres(postgres, "loadtrade"))
     await upgrade("trade", trade_url)
     say(f"trade: {n} trade orders, then tranche serve trade …")
-    orders = await seed_orders(trade_url, n + _TRADE_WARMUP, first_order_id=1)
+    # The warm-up: one request of 100 per client, all at once (pools and buffers fill).
+    warmup = clients * SUBMISSIONS_PER_REQUEST
+    orders = await seed_orders(trade_url, n + warmup, first_order_id=1)
     trade = await stack.enter_async_context(served_trade(trade_url, execution_base, work))
-    trade_watch = await stack.enter_async_context(rss_watch(trade.pid))
-    warm = await submit_all(trade, orders[:_TRADE_WARMUP], clients=1)
-    rss_start = {"execution": execution_watch.now_mib(), "trade": trade_watch.now_mib()}
+    watches = {
+        "execution": execution_watch,
+        "trade": await stack.enter_async_context(rss_watch(trade.pid)),
+    }
+    warm = await submit_all(trade, orders[:warmup], clients)
+    rss_start = {k: w.now_mib() for k, w in watches.items()}
     say(f"trade: {n} executions submitted by {clients} clients at once …")
-    row = await submit_all(trade, orders[_TRADE_WARMUP:], clients)
-    rss_end = {"execution": execution_watch.now_mib(), "trade": trade_watch.now_mib()}
+    began = time.monotonic()
+    row = await submit_all(trade, orders[warmup:], clients)
+    mid = began + row["seconds"] / 2
+    row["rss_mid_mib"] = {k: round(w.at_mib(mid), 1) for k, w in watches.items()}
+    rss_end = {k: w.now_mib() for k, w in watches.items()}
+    row["warmup"] = warmup
     row["warmup_errors"] = warm["errors"]
     row["drain_s"] = round(await probe.drained(timeout_s=300), 2)
     counts, service_ids = await recorded(trade_url, execution_url)
@@ -196,7 +204,7 @@ def failures(results: dict[str, Any]) -> list[str]:
     if trade:
         if trade["errors"] or trade["warmup_errors"]:
             out.append(f"trade: {trade['errors']} errors, e.g. {trade['error_sample'][:1]}")
-        total = trade["orders"] + _TRADE_WARMUP
+        total = trade["orders"] + trade["warmup"]
         for key in ("trade_executions", "sent_with_service_id", "matched_in_execution_service"):
             if trade[key] != total:
                 out.append(f"trade: {key} {trade[key]} of {total}")
@@ -219,7 +227,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
         f"{results['batch']}; RSS of the `tranche serve execution` process.",
         "",
         "| clients | duration (s) | requests | executions | executions/s | requests/s "
-        "| p50 (ms) | p99 (ms) | errors | events delivered once | RSS start → end (MiB) |",
+        "| p50 (ms) | p99 (ms) | errors | events delivered once | RSS start → mid → end (MiB) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results["clients"]:
@@ -229,24 +237,26 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"{r['executions']:,} | {r['executions_per_s']:,.0f} | {r['requests_per_s']:,.0f} | "
             f"{r['p50_ms']} | {r['p99_ms']} | {r['errors']} | "
             f"{check['delivered_once']:,} / {check['accepted']:,} | "
-            f"{r['rss_start_mib']:.0f} → {r['rss_end_mib']:.0f} |"
+            f"{r['rss_start_mib']:.1f} → {r['rss_mid_mib']:.1f} → {r['rss_end_mib']:.1f} |"
         )
     trade = results.get("trade")
     if trade:
         check = results["broker"]["trade"]
-        s, e = trade["rss_start_mib"], trade["rss_end_mib"]
+        s, m, e = trade["rss_start_mib"], trade["rss_mid_mib"], trade["rss_end_mib"]
         lines += [
             "",
             "| trade service | clients | seconds | executions/s | p50 / p99 (ms) | errors "
-            "| recorded SENT, matched | events delivered once | RSS trade, execution (MiB) |",
+            "| recorded SENT, matched | events delivered once | RSS start → mid → end: trade; "
+            "execution (MiB) |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {trade['orders']:,} executions, {trade['requests']} requests of 100 | "
+            f"| {trade['orders']:,} executions, {trade['requests']} requests of 100 "
+            f"(after {trade['warmup']:,} in the warm-up) | "
             f"{trade['clients']} | {trade['seconds']:.1f} | {trade['executions_per_s']:,.0f} | "
             f"{trade['p50_ms']} / {trade['p99_ms']} | {trade['errors']} | "
             f"{trade['sent_with_service_id']:,}, {trade['matched_in_execution_service']:,} | "
             f"{check['delivered_once']:,} / {check['accepted']:,} | "
-            f"{s['trade']:.0f} → {e['trade']:.0f}, {s['execution']:.0f} → "
-            f"{e['execution']:.0f} |",
+            f"{s['trade']:.1f} → {m['trade']:.1f} → {e['trade']:.1f}; "
+            f"{s['execution']:.1f} → {m['execution']:.1f} → {e['execution']:.1f} |",
         ]
     broker = results["broker"]
     found = "; ".join(results["failures"]) or "none"
