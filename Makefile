@@ -40,6 +40,8 @@ serve-trade: bootstrap
 serve-doctoral: bootstrap
 	.venv/bin/tranche serve doctoral
 
-# The reliability suite (tests/reliability), long fault runs included; figures in docs/reliability.md.
+# The reliability suite (tests/reliability), long fault and load runs included (slow-marked:
+# test_load.py's 60 s runs at 10 and 50 clients and 10 000 trade submissions); figures in
+# docs/reliability.md.
 reliability: bootstrap
 	CI=true .venv/bin/pytest -s -q tests/reliability -p no:randomly
