@@ -10,9 +10,11 @@ reads, publishes outside any transaction (a long read would make its later
 write fail with SQLITE_BUSY_SNAPSHOT), then records the outcome.
 
 The relay wakes when this process commits new rows (see ``wake``) and polls
-otherwise. While the circuit is open it claims nothing: rows stay PENDING. The
-circuit's first open period is short (``BREAKER_FIRST_OPEN_S``) and doubles with
-every failed probe up to ``breaker_reset_ms``: events resume within seconds of a
+otherwise; on PostgreSQL/MariaDB those rows are first offered to the direct
+hand-off (``handoff``), which sends them at once, and the rounds send the rest.
+While the circuit is open it claims nothing: rows stay PENDING. The circuit's
+first open period is short (``BREAKER_FIRST_OPEN_S``) and doubles with every
+failed probe up to ``breaker_reset_ms``: events resume within seconds of a
 short outage's end, and a long outage costs one cheap probe per reset period. Its
 rounds and its housekeeping (table gauges, purge of old SENT rows) are two
 :class:`~tranche.core.loops.BackgroundLoop`\ s.
@@ -45,6 +47,7 @@ from tranche.core.outbox.dispatch import (
     publish_round,
     record_round,
 )
+from tranche.core.outbox.handoff import Handoff
 from tranche.core.outbox.metrics import OutboxMetrics
 from tranche.core.outbox.publisher import BrokerUnavailableError, Publisher
 from tranche.core.outbox.settings import OutboxSettings
@@ -128,6 +131,22 @@ class Relay:
             interval_s=STATS_INTERVAL_S,
             error_event="outbox_housekeeping_failed",
         )
+        self._handoff = (
+            Handoff(
+                db,
+                name=name,
+                batch_size=settings.batch_size,
+                workers=settings.relay_concurrency,
+                hooks=self._hooks,
+                clock=self._clock,
+                publish=self._publish,
+                committed=self._committed,
+                fallback=self._rounds.wake,
+                accepting=lambda: self.relaying,
+            )
+            if self._locking and settings.direct_handoff and self._publisher is not None
+            else None
+        )
         self._started = False
         self._topics: set[str] = set()
         self._next_analyze = 0.0
@@ -148,6 +167,8 @@ class Relay:
         self._started = True
         wake.register(self._db.engine.sync_engine, self.notify)
         self._rounds.start()
+        if self._handoff is not None:
+            self._handoff.start()
         self._housekeeper.start()
         log.info("outbox_relay_started", relay=self.name, database=self._db.name)
 
@@ -155,6 +176,8 @@ class Relay:
         wake.unregister(self._db.engine.sync_engine, self.notify)
         self._started = False
         try:
+            if self._handoff is not None:
+                await self._handoff.stop()
             await self._rounds.stop()
             await self._housekeeper.stop()
         finally:
@@ -162,8 +185,11 @@ class Relay:
                 await self._publisher.close()
         log.info("outbox_relay_stopped", relay=self.name)
 
-    def notify(self) -> None:
-        """Wake the relay now (called after each commit that enqueued events)."""
+    def notify(self, rows: Sequence[tuple[Any, ...]] = ()) -> None:
+        """Called after each commit that enqueued events (``rows``: those it wrote, when
+        known): hand them off directly, or wake the relay now."""
+        if rows and self._handoff is not None and self._handoff.submit(rows):
+            return
         self._rounds.wake()
 
     @property
@@ -337,10 +363,14 @@ class Relay:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(timeout_s, 0.0)
         poll = self._settings.poll_interval_ms / 1000
+        # Rows this process is handing off are answered here; the table is asked only
+        # when that does not come in time (another replica may have sent them).
+        check = self._handoff is None or not self._handoff.holds_all(waiter.remaining)
         try:
             while waiter.remaining:
-                # Another replica may have sent them: the table is the source of truth.
-                await self._check_table(waiter)
+                if check:
+                    await self._check_table(waiter)
+                check = True
                 left = deadline - loop.time()
                 if not waiter.remaining or left <= 0:
                     break
