@@ -51,6 +51,7 @@ from tranche.core.outbox.handoff import Handoff
 from tranche.core.outbox.metrics import OutboxMetrics
 from tranche.core.outbox.publisher import BrokerUnavailableError, Publisher
 from tranche.core.outbox.settings import OutboxSettings
+from tranche.core.outbox.waiting import Waiter
 from tranche.core.resilience import BreakerState, CircuitBreaker
 from tranche.core.settings import KafkaSettings
 
@@ -64,21 +65,6 @@ STOP_GRACE_S = 10.0
 ANALYZE_INTERVAL_S = 60.0
 #: First open period of the broker circuit; doubles per failed probe up to breaker_reset_ms.
 BREAKER_FIRST_OPEN_S = 1.0
-
-
-class _Waiter:
-    def __init__(self, ids: Collection[str]) -> None:
-        self.remaining = set(ids)
-        self.found: set[str] = set()
-        self.done = asyncio.Event()
-
-    def resolve(self, ids: Collection[str]) -> None:
-        hit = self.remaining.intersection(ids)
-        if hit:
-            self.remaining -= hit
-            self.found |= hit
-            if not self.remaining:
-                self.done.set()
 
 
 class Relay:
@@ -114,7 +100,7 @@ class Relay:
         self._locking = db.dialect in ("postgresql", "mysql")
         self._hooks: dict[str, list[Hook]] = {}
         self._renders: dict[str, Render] = {}
-        self._waiters: dict[str, list[_Waiter]] = {}
+        self._waiters: dict[str, list[Waiter]] = {}
         self._rounds = BackgroundLoop(
             f"relay:{name}",
             self._worker_round,
@@ -323,9 +309,11 @@ class Relay:
                 counter.labels(topic).inc(n)
         self._topics.update(res.sent_topics)
         if res.sent_ids and self._waiters:
+            # A failed hook may not have stored the instant: then callers read the table.
+            at = None if res.hook_failed_topics else res.handed_at
             for event_id in self._waiters.keys() & res.sent_ids:
                 for waiter in self._waiters.get(event_id, ()):
-                    waiter.resolve((event_id,))
+                    waiter.resolve((event_id,), at)
 
     async def _housekeeping(self) -> float | None:
         """Table gauges, ANALYZE of a large backlog (PostgreSQL), purge of old SENT rows."""
@@ -355,9 +343,16 @@ class Relay:
     # -- callers -------------------------------------------------------------------
     async def wait_sent(self, event_ids: Collection[str], timeout_s: float) -> set[str]:
         """The ids among ``event_ids`` confirmed SENT within ``timeout_s`` (by any replica)."""
-        waiter = _Waiter(event_ids)
+        return set(await self.wait_sent_at(event_ids, timeout_s))
+
+    async def wait_sent_at(
+        self, event_ids: Collection[str], timeout_s: float
+    ) -> dict[str, datetime | None]:
+        """As :meth:`wait_sent`, with the hand-over instant (``SentEvent.sent_at``) of each
+        event this process sent; None for those found SENT in the table."""
+        waiter = Waiter(event_ids)
         if not waiter.remaining:
-            return set()
+            return {}
         for event_id in waiter.remaining:
             self._waiters.setdefault(event_id, []).append(waiter)
         loop = asyncio.get_running_loop()
@@ -386,7 +381,7 @@ class Relay:
                         del self._waiters[event_id]
         return waiter.found
 
-    async def _check_table(self, waiter: _Waiter) -> None:
+    async def _check_table(self, waiter: Waiter) -> None:
         try:
             async with self._db.sessions() as session:
                 waiter.resolve(await store.sent_among(session, waiter.remaining))
