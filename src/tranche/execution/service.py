@@ -174,12 +174,17 @@ class ExecutionService:
         if not pending or self.relay is None or self.publish_wait_s <= 0:
             return
         start = time.perf_counter()
-        sent = await self.relay.wait_sent(list(pending), self.publish_wait_s)
+        sent = await self.relay.wait_sent_at(list(pending), self.publish_wait_s)
         self.metrics.publish_wait.observe(time.perf_counter() - start)
         self.metrics.publish_unconfirmed.inc(len(pending) - len(sent))
-        if not sent:
+        by_id: dict[int, dict[str, Any]] = {}
+        for event_id, at in sent.items():
+            if at is None:  # sent by another replica: read the instant it stored
+                by_id[int(pending[event_id]["id"])] = pending[event_id]
+            else:  # this process sent it: the instant the event carries and the hook stored
+                pending[event_id]["sentTimestamp"] = at
+        if not by_id:
             return
-        by_id = {int(pending[e]["id"]): pending[e] for e in sent}
         async with self.db.sessions() as s:
             stamps = await repository.sent_timestamps(s, by_id)
         for execution_id, stamp in stamps.items():

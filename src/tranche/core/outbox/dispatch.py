@@ -88,6 +88,8 @@ class RoundResult:
     hook_failed_topics: list[str] = field(default_factory=list)
     unavailable: str | None = None
     broker_answered: bool = False
+    #: The hand-over instant of the round (what renders stamped, ``SentEvent.sent_at``).
+    handed_at: datetime | None = None
 
 
 def _record(row: Row, value: bytes | None = None) -> Record:
@@ -153,7 +155,7 @@ async def publish_round(
     renders: Mapping[str, Render] | None = None,
 ) -> RoundResult:
     """Publish ``rows``; ``now`` is the hand-over instant given to renders and hooks."""
-    res = RoundResult()
+    res = RoundResult(handed_at=now)
     doomed: list[tuple[Row, str, int, datetime]] = []
     to_send: list[Row] = []
     records: list[Record] = []

@@ -182,7 +182,7 @@ async def enqueue(
     (event_id,) = new_event_ids(1)
     row = _row(OutboxEvent(topic, key, value, headers), event_id, utc_now(), "")
     await session.execute(insert(outbox_table), [dict(zip(COPY_COLUMNS, row, strict=True))])
-    wake.mark(session)
+    wake.mark(session, (row,))
     return event_id
 
 
@@ -209,7 +209,7 @@ async def enqueue_many(session: AsyncSession, events: Sequence[OutboxEvent]) -> 
         await session.execute(
             insert(outbox_table), [dict(zip(COPY_COLUMNS, r, strict=True)) for r in rows]
         )
-    wake.mark(session)
+    wake.mark(session, rows)
     return ids
 
 

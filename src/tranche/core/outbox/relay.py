@@ -10,9 +10,11 @@ reads, publishes outside any transaction (a long read would make its later
 write fail with SQLITE_BUSY_SNAPSHOT), then records the outcome.
 
 The relay wakes when this process commits new rows (see ``wake``) and polls
-otherwise. While the circuit is open it claims nothing: rows stay PENDING. The
-circuit's first open period is short (``BREAKER_FIRST_OPEN_S``) and doubles with
-every failed probe up to ``breaker_reset_ms``: events resume within seconds of a
+otherwise; on PostgreSQL/MariaDB those rows are first offered to the direct
+hand-off (``handoff``), which sends them at once, and the rounds send the rest.
+While the circuit is open it claims nothing: rows stay PENDING. The circuit's
+first open period is short (``BREAKER_FIRST_OPEN_S``) and doubles with every
+failed probe up to ``breaker_reset_ms``: events resume within seconds of a
 short outage's end, and a long outage costs one cheap probe per reset period. Its
 rounds and its housekeeping (table gauges, purge of old SENT rows) are two
 :class:`~tranche.core.loops.BackgroundLoop`\ s.
@@ -45,9 +47,11 @@ from tranche.core.outbox.dispatch import (
     publish_round,
     record_round,
 )
+from tranche.core.outbox.handoff import Handoff
 from tranche.core.outbox.metrics import OutboxMetrics
 from tranche.core.outbox.publisher import BrokerUnavailableError, Publisher
 from tranche.core.outbox.settings import OutboxSettings
+from tranche.core.outbox.waiting import Waiter
 from tranche.core.resilience import BreakerState, CircuitBreaker
 from tranche.core.settings import KafkaSettings
 
@@ -61,21 +65,6 @@ STOP_GRACE_S = 10.0
 ANALYZE_INTERVAL_S = 60.0
 #: First open period of the broker circuit; doubles per failed probe up to breaker_reset_ms.
 BREAKER_FIRST_OPEN_S = 1.0
-
-
-class _Waiter:
-    def __init__(self, ids: Collection[str]) -> None:
-        self.remaining = set(ids)
-        self.found: set[str] = set()
-        self.done = asyncio.Event()
-
-    def resolve(self, ids: Collection[str]) -> None:
-        hit = self.remaining.intersection(ids)
-        if hit:
-            self.remaining -= hit
-            self.found |= hit
-            if not self.remaining:
-                self.done.set()
 
 
 class Relay:
@@ -111,7 +100,7 @@ class Relay:
         self._locking = db.dialect in ("postgresql", "mysql")
         self._hooks: dict[str, list[Hook]] = {}
         self._renders: dict[str, Render] = {}
-        self._waiters: dict[str, list[_Waiter]] = {}
+        self._waiters: dict[str, list[Waiter]] = {}
         self._rounds = BackgroundLoop(
             f"relay:{name}",
             self._worker_round,
@@ -127,6 +116,22 @@ class Relay:
             self._housekeeping,
             interval_s=STATS_INTERVAL_S,
             error_event="outbox_housekeeping_failed",
+        )
+        self._handoff = (
+            Handoff(
+                db,
+                name=name,
+                batch_size=settings.batch_size,
+                workers=settings.relay_concurrency,
+                hooks=self._hooks,
+                clock=self._clock,
+                publish=self._publish,
+                committed=self._committed,
+                fallback=self._rounds.wake,
+                accepting=lambda: self.relaying,
+            )
+            if self._locking and settings.direct_handoff and self._publisher is not None
+            else None
         )
         self._started = False
         self._topics: set[str] = set()
@@ -148,6 +153,8 @@ class Relay:
         self._started = True
         wake.register(self._db.engine.sync_engine, self.notify)
         self._rounds.start()
+        if self._handoff is not None:
+            self._handoff.start()
         self._housekeeper.start()
         log.info("outbox_relay_started", relay=self.name, database=self._db.name)
 
@@ -155,6 +162,8 @@ class Relay:
         wake.unregister(self._db.engine.sync_engine, self.notify)
         self._started = False
         try:
+            if self._handoff is not None:
+                await self._handoff.stop()
             await self._rounds.stop()
             await self._housekeeper.stop()
         finally:
@@ -162,8 +171,11 @@ class Relay:
                 await self._publisher.close()
         log.info("outbox_relay_stopped", relay=self.name)
 
-    def notify(self) -> None:
-        """Wake the relay now (called after each commit that enqueued events)."""
+    def notify(self, rows: Sequence[tuple[Any, ...]] = ()) -> None:
+        """Called after each commit that enqueued events (``rows``: those it wrote, when
+        known): hand them off directly, or wake the relay now."""
+        if rows and self._handoff is not None and self._handoff.submit(rows):
+            return
         self._rounds.wake()
 
     @property
@@ -297,9 +309,11 @@ class Relay:
                 counter.labels(topic).inc(n)
         self._topics.update(res.sent_topics)
         if res.sent_ids and self._waiters:
+            # A failed hook may not have stored the instant: then callers read the table.
+            at = None if res.hook_failed_topics else res.handed_at
             for event_id in self._waiters.keys() & res.sent_ids:
                 for waiter in self._waiters.get(event_id, ()):
-                    waiter.resolve((event_id,))
+                    waiter.resolve((event_id,), at)
 
     async def _housekeeping(self) -> float | None:
         """Table gauges, ANALYZE of a large backlog (PostgreSQL), purge of old SENT rows."""
@@ -329,18 +343,29 @@ class Relay:
     # -- callers -------------------------------------------------------------------
     async def wait_sent(self, event_ids: Collection[str], timeout_s: float) -> set[str]:
         """The ids among ``event_ids`` confirmed SENT within ``timeout_s`` (by any replica)."""
-        waiter = _Waiter(event_ids)
+        return set(await self.wait_sent_at(event_ids, timeout_s))
+
+    async def wait_sent_at(
+        self, event_ids: Collection[str], timeout_s: float
+    ) -> dict[str, datetime | None]:
+        """As :meth:`wait_sent`, with the hand-over instant (``SentEvent.sent_at``) of each
+        event this process sent; None for those found SENT in the table."""
+        waiter = Waiter(event_ids)
         if not waiter.remaining:
-            return set()
+            return {}
         for event_id in waiter.remaining:
             self._waiters.setdefault(event_id, []).append(waiter)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(timeout_s, 0.0)
         poll = self._settings.poll_interval_ms / 1000
+        # Rows this process is handing off are answered here; the table is asked only
+        # when that does not come in time (another replica may have sent them).
+        check = self._handoff is None or not self._handoff.holds_all(waiter.remaining)
         try:
             while waiter.remaining:
-                # Another replica may have sent them: the table is the source of truth.
-                await self._check_table(waiter)
+                if check:
+                    await self._check_table(waiter)
+                check = True
                 left = deadline - loop.time()
                 if not waiter.remaining or left <= 0:
                     break
@@ -356,7 +381,7 @@ class Relay:
                         del self._waiters[event_id]
         return waiter.found
 
-    async def _check_table(self, waiter: _Waiter) -> None:
+    async def _check_table(self, waiter: Waiter) -> None:
         try:
             async with self._db.sessions() as session:
                 waiter.resolve(await store.sent_among(session, waiter.remaining))

@@ -69,3 +69,10 @@ class OutboxSettings(RetrySettings):
             "broker work in parallel (SQLite: always 1)."
         ),
     )
+    direct_handoff: bool = Field(
+        default=True,
+        description=(
+            "PostgreSQL/MariaDB: hand this process's committed events to the producer at "
+            "once instead of waiting for a relay round (the row stays the backstop)."
+        ),
+    )

@@ -24,6 +24,7 @@ __all__ = [
     "Row",
     "claim",
     "claim_and_mark",
+    "claim_events",
     "count_pending",
     "mark_dead",
     "mark_retry",
@@ -258,3 +259,67 @@ async def purge_sent(session: AsyncSession, before: datetime, limit: int) -> int
     if seqs:
         await session.execute(delete(t).where(_seq_in(session, seqs)))
     return len(seqs)
+
+
+# The direct hand-off's claim (see ``handoff``): the rows of the given event ids that
+# are still PENDING and not held by another relay, marked SENT, and the PENDING rows of
+# their keys that come before them and are not among them (their order must be kept).
+# The keys are joined as a set (a hash join), not compared with ``= ANY`` per row.
+_PG_CLAIM_EVENTS = text(
+    """
+WITH picked AS (
+    SELECT seq FROM outbox
+    WHERE event_id = ANY(:ids) AND status = 'PENDING'
+    FOR UPDATE SKIP LOCKED
+), marked AS (
+    UPDATE outbox SET status = 'SENT', sent_at = :now
+    FROM picked WHERE outbox.seq = picked.seq
+    RETURNING outbox.seq, outbox.event_id
+), earlier AS (
+    SELECT o.seq, o.topic, o.key FROM outbox o
+    JOIN (SELECT DISTINCT k FROM unnest(CAST(:keys AS text[])) AS u(k)) ks ON o.key = ks.k
+    WHERE o.status = 'PENDING'
+      AND o.seq < (SELECT max(seq) FROM picked)
+      AND o.seq NOT IN (SELECT seq FROM picked)
+)
+SELECT true AS mine, m.seq, m.event_id, NULL AS topic, NULL AS key FROM marked m
+UNION ALL
+SELECT false, e.seq, NULL, e.topic, e.key FROM earlier e
+"""
+).bindparams(bindparam("ids", type_=ARRAY(sa.String())))
+
+
+async def claim_events(
+    session: AsyncSession, events: Sequence[Row], now: datetime, premark: bool
+) -> tuple[list[Row], list[Row]]:
+    """Claim ``events`` (rows known to this process, ``seq`` unknown) for the direct
+    hand-off; (to send, blocked), with ``seq`` filled in, in ``seq`` order.
+
+    ``premark`` (PostgreSQL): one statement claims, marks SENT and finds the earlier
+    rows of their keys, as :func:`claim_and_mark`; blocked rows must be given back with
+    :func:`unmark`. Otherwise (MariaDB) a locking ``SELECT`` and :func:`split_blocked`.
+    Rows another relay holds or already sent are left out: they are not ours to send.
+    """
+    by_id = {e.event_id: e for e in events}
+    rows: list[Row] = []
+    if premark:
+        keys = list({e.key for e in events if e.key is not None})
+        foreign: list[tuple[int, str, str]] = []
+        params = {"ids": list(by_id), "keys": keys, "now": now}
+        for mine, seq, event_id, topic, key in (
+            await session.execute(_PG_CLAIM_EVENTS, params)
+        ).all():
+            if mine:
+                rows.append(by_id[event_id]._replace(seq=seq))
+            elif topic is not None:
+                foreign.append((seq, topic, key))
+        rows.sort(key=_by_seq)
+        return _split(rows, foreign)
+    result = await session.execute(
+        select(t.c.seq, t.c.event_id)
+        .where(t.c.event_id.in_(list(by_id)), t.c.status == PENDING)
+        .order_by(t.c.seq)
+        .with_for_update(skip_locked=True)
+    )
+    rows = [by_id[event_id]._replace(seq=seq) for seq, event_id in result.all()]
+    return await split_blocked(session, rows) if rows else ([], [])

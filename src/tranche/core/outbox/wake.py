@@ -5,12 +5,16 @@ on the Session class finds the session's engine and calls every relay
 registered for it, so services never call ``notify()`` themselves and the
 commit-to-broker latency is not a poll interval. A rolled-back session wakes
 nobody.
+
+The session also carries the rows it wrote (the ``COPY_COLUMNS`` tuples ``enqueue``
+built): the relay hands them to its producer at once (see ``handoff``) instead of
+reading them back from the table.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -22,14 +26,25 @@ from sqlalchemy.orm import Session
 __all__ = ["mark", "register", "unregister"]
 
 _FLAG = "tranche.outbox.enqueued"
+_ROWS = "tranche.outbox.rows"
 _lock = threading.Lock()
-_callbacks: WeakKeyDictionary[Engine, list[Callable[[], None]]] = WeakKeyDictionary()
+#: Called with the rows the committed transaction wrote (empty when not known).
+Callback = Callable[[Sequence[tuple[Any, ...]]], None]
+_callbacks: WeakKeyDictionary[Engine, list[Callback]] = WeakKeyDictionary()
 _installed = False
 
 
-def mark(session: Any) -> None:
-    """Record that ``session`` (sync or async) wrote outbox rows in its current transaction."""
-    session.info[_FLAG] = True
+def mark(session: Any, rows: Sequence[tuple[Any, ...]] = ()) -> None:
+    """Record that ``session`` (sync or async) wrote outbox rows (``rows``, when given)
+    in its current transaction."""
+    info = session.info
+    info[_FLAG] = True
+    if rows:
+        stash = info.get(_ROWS)
+        if stash is None:
+            info[_ROWS] = list(rows)
+        else:
+            stash.extend(rows)
 
 
 def _engine_of(session: Session) -> Engine | None:
@@ -45,6 +60,7 @@ def _engine_of(session: Session) -> Engine | None:
 
 
 def _after_commit(session: Session) -> None:
+    rows: list[tuple[Any, ...]] = session.info.pop(_ROWS, None) or []
     if not session.info.pop(_FLAG, False):
         return
     engine = _engine_of(session)
@@ -53,11 +69,12 @@ def _after_commit(session: Session) -> None:
     with _lock:
         callbacks = list(_callbacks.get(engine, ()))
     for callback in callbacks:
-        callback()
+        callback(rows)
 
 
 def _after_rollback(session: Session) -> None:
     session.info.pop(_FLAG, None)
+    session.info.pop(_ROWS, None)
 
 
 def _install() -> None:
@@ -68,14 +85,14 @@ def _install() -> None:
         _installed = True
 
 
-def register(engine: Engine, callback: Callable[[], None]) -> None:
+def register(engine: Engine, callback: Callback) -> None:
     """Call ``callback`` after each commit on ``engine`` that enqueued events."""
     with _lock:
         _install()
         _callbacks.setdefault(engine, []).append(callback)
 
 
-def unregister(engine: Engine, callback: Callable[[], None]) -> None:
+def unregister(engine: Engine, callback: Callback) -> None:
     with _lock:
         callbacks = _callbacks.get(engine)
         if callbacks and callback in callbacks:
