@@ -10,7 +10,7 @@ import typer
 from tranche import __version__
 from tranche.commands import register_all
 from tranche.core.logging import configure_logging
-from tranche.core.service import embedded_broker, migrate, run_server
+from tranche.core.service import embedded_broker, migrate, run_loop, run_server
 from tranche.core.settings import SettingsError
 from tranche.services import SERVICES, get_service
 
@@ -68,7 +68,7 @@ def serve(
             await migrate(spec, cfg, sqlite_only=True)
             await run_server(spec.create_app(cfg), host or cfg.host, port or cfg.port)
 
-    asyncio.run(run())
+    run_loop(run())
 
 
 @db_app.command("upgrade")

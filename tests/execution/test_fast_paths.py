@@ -15,9 +15,9 @@ from tranche.execution.schemas import dumps, execution_dto, parse_json
 from tranche.execution.settings import DEFAULT_STATUSES, DEFAULT_TRADE_TYPES
 from tranche.execution.validation import (
     Invalid,
+    NewExecution,
     Rules,
-    _model_fields,
-    _plain_fields,
+    _validate_plain,
     validate_item,
 )
 
@@ -60,13 +60,17 @@ _items = st.fixed_dictionaries(
 
 @settings(max_examples=300, deadline=None)
 @given(_items)
-def test_plain_fields_agree_with_the_pydantic_model(raw: dict[str, Any]) -> None:
-    plain = _plain_fields(raw)
+def test_plain_path_agrees_with_the_pydantic_model(raw: dict[str, Any]) -> None:
+    class NotADict(dict[str, Any]):
+        """A dict subclass: always read through the pydantic model."""
+
+    plain = _validate_plain(raw, RULES)
     if plain is not None:
-        model = _model_fields(raw)
+        model = validate_item(NotADict(raw), RULES)
         assert plain == model
-        assert not isinstance(model, Invalid)
-        assert [type(v) for v in plain] == [type(v) for v in model]
+        assert type(plain) is type(model)
+        if not isinstance(model, Invalid):
+            assert [type(v) for v in plain] == [type(v) for v in model]
 
 
 @settings(max_examples=100, deadline=None)
@@ -84,7 +88,7 @@ def test_items_parsed_from_json_take_the_plain_path() -> None:
         b'"securityId": "68336002fe95851f0a2aeda9", "quantity": 100, "limitPrice": 25.5, '
         b'"tradeServiceExecutionId": 7, "version": 1}'
     )
-    assert _plain_fields(raw) is not None
+    assert isinstance(_validate_plain(raw, RULES), NewExecution)
 
 
 @settings(max_examples=50, deadline=None)

@@ -10,10 +10,9 @@ production deployment can reach it. The database must already be migrated and
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 from tranche.core.logging import configure_logging
-from tranche.core.service import run_server
+from tranche.core.service import run_loop, run_server
 from tranche.core.settings import load_settings
 from tranche.execution.app import create_app
 from tranche.execution.sequential import sequential_writer
@@ -30,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = load_settings(ExecutionSettings)
     configure_logging(settings.log_level, settings.log_json)
     app = create_app(settings, batch_writer=sequential_writer)
-    asyncio.run(run_server(app, args.host, args.port))
+    run_loop(run_server(app, args.host, args.port))  # as tranche serve does
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ from tranche.bench._execution_report import chart, markdown, profile_stages
 from tranche.bench._report import write_section
 from tranche.core.broker import EmbeddedBroker
 from tranche.core.logging import configure_logging
+from tranche.core.service import run_loop
 from tranche.execution.settings import ExecutionOutboxSettings
 
 __all__ = ["main", "register", "run"]
@@ -400,7 +401,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("--sizes: between 1 and 10 000 items")
         configure_logging("WARNING", json=False)
         say: Say = (lambda _m: None) if json_out else typer.echo
-        results = asyncio.run(
+        # On uvloop, as the served processes: the floor and the in-process path run here.
+        results = run_loop(
             run(
                 dsn=dsn,
                 sizes=size_list,

@@ -1,23 +1,24 @@
 """The wire format: request models, the response DTOs (for OpenAPI), and their rendering.
 
-Field names and shapes are the original's (reference A3). Responses are rendered
-with orjson and decimals are written as exact JSON numbers (``100.50000000``, the
-scale of ``decimal(18,8)``), never through a float, so a quantity survives the
-round trip digit for digit. Timestamps are ISO-8601 UTC with ``Z``, in REST and on
-Kafka alike (the original sent epoch numbers on Kafka).
+Field names and shapes are the original's (reference A3). Bodies are read and
+answers rendered with :mod:`tranche.core.exactjson` (re-exported here: ``parse_json``,
+``dumps``, ``MalformedJson``, the same code as the trade service's): decimals are
+exact JSON numbers (``100.50000000``, the scale of ``decimal(18,8)``), never through
+a float, so a quantity survives the round trip digit for digit. Timestamps are
+ISO-8601 UTC with ``Z``, in REST and on Kafka alike (the original sent epoch numbers
+on Kafka).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from tranche.core.exactjson import MalformedJson, dumps, parse_json
 from tranche.core.json_number import JsonNumber
 
 __all__ = [
@@ -35,43 +36,6 @@ __all__ = [
     "execution_dto",
     "parse_json",
 ]
-
-
-class MalformedJson(ValueError):
-    """The request body is not JSON (or uses NaN/Infinity, which JSON does not have)."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise MalformedJson(f"{name} is not a JSON number")
-
-
-def _parse_int(text: str) -> int | Decimal:
-    # Beyond 64 bits an integer cannot be a valid value anyway; as a Decimal it reaches the
-    # validator (which names the field) instead of tripping the JSON encoders.
-    return int(text) if len(text) < 19 else Decimal(text)
-
-
-def parse_json(body: bytes) -> Any:
-    """Decode a request body with exact decimals (``json`` would round through float)."""
-    try:
-        return json.loads(
-            body, parse_float=Decimal, parse_int=_parse_int, parse_constant=_reject_constant
-        )
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MalformedJson(str(exc)) from None
-    except RecursionError:
-        raise MalformedJson("nested too deeply") from None
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return orjson.Fragment(format(value, "f"))
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def dumps(value: Any) -> bytes:
-    """JSON bytes with exact decimals and ``...Z`` timestamps."""
-    return orjson.dumps(value, default=_default, option=orjson.OPT_UTC_Z)
 
 
 def execution_dto(row: Mapping[Any, Any], ticker: str | None) -> dict[str, Any]:

@@ -12,9 +12,9 @@ database can hold (NUL, unpaired surrogates).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -49,6 +49,7 @@ _LABELS = {
     "quantityFilled": "Quantity filled",
     "averagePrice": "Average price",
 }
+_TEXT_FIELDS = ("executionStatus", "tradeType", "destination", "securityId")
 _MAX_LENGTHS = (("executionStatus", 20), ("tradeType", 10), ("destination", 20), ("securityId", 24))
 _KIND = {
     "string_type": "must be a string",
@@ -65,15 +66,21 @@ _KIND = {
 
 @dataclass(frozen=True)
 class Rules:
-    """Allowed values, case-sensitive as in the original."""
+    """Allowed values, case-sensitive as in the original.
+
+    Also the memo of :func:`validate_item`'s checks that depend on one value each
+    (:class:`_Memo`): a batch repeats a few statuses, trade types, destinations and
+    securities, and its quantities, so each distinct value is checked once.
+    """
 
     trade_types: Sequence[str]
     statuses: Sequence[str]
+    memo: _Memo = field(default_factory=lambda: _Memo(), compare=False, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
-class NewExecution:
-    """A validated create request, normalised to what the row will hold."""
+class NewExecution(NamedTuple):
+    """A validated create request, normalised to what the row will hold (a tuple: one is
+    made per batch item, and a frozen dataclass costs a ``__setattr__`` call per field)."""
 
     execution_status: str
     trade_type: str
@@ -155,37 +162,6 @@ _Fields = tuple[
     int | None,
     int | None,
 ]
-_UNSET = object()
-
-
-def _plain_number(value: Any) -> Any:
-    """``value`` as the Decimal pydantic would make of it, or _UNSET to let pydantic judge."""
-    kind = type(value)
-    if kind is Decimal:
-        return value if value.is_finite() else _UNSET
-    if kind is int:
-        return Decimal(value)
-    return None if value is None else _UNSET
-
-
-def _plain_fields(raw: dict[str, Any]) -> _Fields | None:
-    """The fields of an item whose JSON types are already right — what almost every item
-    of a batch looks like — without the cost of a pydantic model per item. None: some
-    value needs pydantic, to be coerced or to be refused with the field named."""
-    get = raw.get
-    status, trade_type = get("executionStatus"), get("tradeType")
-    destination, security_id = get("destination"), get("securityId")
-    for text in (status, trade_type, destination, security_id):
-        if text is not None and type(text) is not str:
-            return None
-    quantity, limit_price = _plain_number(get("quantity")), _plain_number(get("limitPrice"))
-    if quantity is _UNSET or limit_price is _UNSET:
-        return None
-    tsid, version = get("tradeServiceExecutionId"), get("version")
-    for number in (tsid, version):
-        if number is not None and (type(number) is not int or not -(2**63) <= number < 2**63):
-            return None
-    return status, trade_type, destination, security_id, quantity, limit_price, tsid, version
 
 
 def _model_fields(raw: Mapping[str, Any]) -> _Fields | Invalid:
@@ -205,35 +181,181 @@ def _model_fields(raw: Mapping[str, Any]) -> _Fields | Invalid:
     )
 
 
+_Texts = tuple[str | None, str | None, str | None, str | None]
+#: What the text fields of an item give: the first failure of each of the three checks
+#: that look at them (required and storable; length; allowed value), in the original's
+#: order between the number checks, and the security id as stored.
+_TextVerdict = tuple[Invalid | None, Invalid | None, Invalid | None, str]
+#: (not positive, the value at scale 8, not a ``decimal(18,8)``) of a quantity or limit price.
+_Number = tuple[Invalid | None, Decimal, Invalid | None]
+#: Entries each memo keeps before starting afresh (a bound against hostile variety).
+_MEMO_LIMIT = 4096
+
+
+class _Memo:
+    """Verdicts by value. Safe to share: each depends on the value and the rules alone
+    (messages never quote the value), and ``1`` and ``1.0`` (equal, same hash) give the
+    same quantised amount."""
+
+    __slots__ = ("numbers", "texts")
+
+    def __init__(self) -> None:
+        self.texts: dict[_Texts, _TextVerdict] = {}
+        self.numbers: dict[tuple[str, Decimal | int], _Number] = {}
+
+
+def _check_texts(texts: _Texts, rules: Rules) -> _TextVerdict:
+    status, trade_type, _destination, security_id = texts
+    required = too_long = not_allowed = None
+    for name, text in zip(_TEXT_FIELDS, texts, strict=True):
+        if text is None or not text.strip():
+            required = Invalid(name, f"{_LABELS[name]} is required")
+        elif not storable(text):
+            required = Invalid(name, f"{_LABELS[name]} {UNSTORABLE_MESSAGE}")
+        if required is not None:
+            break
+    for (name, limit), text in zip(_MAX_LENGTHS, texts, strict=True):
+        if len(text or "") > limit:
+            too_long = Invalid(name, f"{_LABELS[name]} cannot exceed {limit} characters")
+            break
+    if trade_type not in rules.trade_types:
+        allowed = ", ".join(rules.trade_types)
+        not_allowed = Invalid("tradeType", f"Invalid trade type. Must be one of {allowed}")
+    elif status not in rules.statuses:
+        allowed = ", ".join(rules.statuses)
+        message = f"Invalid execution status. Must be one of {allowed}"
+        not_allowed = Invalid("executionStatus", message)
+    # char(24): PostgreSQL pads and compares without trailing blanks; so do we.
+    return required, too_long, not_allowed, (security_id or "").rstrip(" ")
+
+
+def _texts_verdict(texts: _Texts, rules: Rules) -> _TextVerdict:
+    memo = rules.memo.texts
+    verdict = memo.get(texts)
+    if verdict is None:
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        verdict = memo[texts] = _check_texts(texts, rules)
+    return verdict
+
+
+def _check_number(name: str, value: Decimal) -> _Number:
+    """(not positive, the value at scale 8, not a ``decimal(18,8)``) of a finite number."""
+    if value <= 0:
+        if name == "quantity":
+            return Invalid(name, "Quantity must be greater than zero"), value, None
+        return Invalid(name, "Limit price must be greater than zero when specified"), value, None
+    return None, *_amount(name, value)
+
+
+def _number_verdict(name: str, value: Decimal | int, rules: Rules) -> _Number:
+    memo = rules.memo.numbers
+    key = (name, value)
+    verdict = memo.get(key)
+    if verdict is None:
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        verdict = memo[key] = _check_number(name, Decimal(value))
+    return verdict
+
+
+def _plain_number_verdict(name: str, value: Any, rules: Rules) -> _Number | None:
+    """The verdict on a JSON number already of the right type (an int, a finite Decimal);
+    None when pydantic must read it."""
+    kind = type(value)
+    if kind is int or (kind is Decimal and value.is_finite()):
+        return _number_verdict(name, value, rules)
+    return None
+
+
+def _plain_int(value: Any) -> bool:
+    return value is None or (type(value) is int and -(2**63) <= value < 2**63)
+
+
+def _validate_plain(raw: dict[str, Any], rules: Rules) -> NewExecution | Invalid | None:
+    """:func:`validate_item` of an item whose JSON types are already right — what almost
+    every item of a batch looks like — from the memo's verdicts; None when some value
+    needs pydantic (to be coerced, or refused with the field named)."""
+    get = raw.get
+    texts: tuple[Any, Any, Any, Any] = (
+        get("executionStatus"),
+        get("tradeType"),
+        get("destination"),
+        get("securityId"),
+    )
+    try:
+        verdict = rules.memo.texts.get(texts)
+    except TypeError:  # a list or an object where text belongs: refused by the general path
+        return None
+    if verdict is None:  # a hit means four texts already checked to be strings or null
+        if any(text is not None and type(text) is not str for text in texts):
+            return None
+        verdict = _texts_verdict(texts, rules)
+    required, too_long, not_allowed, stored_id = verdict
+    quantity, limit_price = get("quantity"), get("limitPrice")
+    tsid, version = get("tradeServiceExecutionId"), get("version")
+    q = None if quantity is None else _plain_number_verdict("quantity", quantity, rules)
+    lp = None if limit_price is None else _plain_number_verdict("limitPrice", limit_price, rules)
+    if (
+        (q is None and quantity is not None)
+        or (lp is None and limit_price is not None)
+        or not _plain_int(tsid)
+        or not _plain_int(version)
+    ):
+        return None
+    if required is not None:
+        return required
+    if q is None:
+        return Invalid("quantity", "Quantity is required")
+    if too_long is not None:
+        return too_long
+    if q[0] is not None:
+        return q[0]
+    if lp is not None and lp[0] is not None:
+        return lp[0]
+    if q[2] is not None:
+        return q[2]
+    if lp is not None and lp[2] is not None:
+        return lp[2]
+    if tsid is not None and not 0 <= tsid <= MAX_INT32:
+        return Invalid(
+            "tradeServiceExecutionId",
+            "Trade service execution ID must be a non-negative 32-bit integer",
+        )
+    if version is not None and not -MAX_INT32 - 1 <= version <= MAX_INT32:
+        return Invalid("version", "Version must be a 32-bit integer")
+    if not_allowed is not None:
+        return not_allowed
+    status, trade_type, destination, _ = texts
+    return NewExecution(
+        status, trade_type, destination, stored_id, q[1], None if lp is None else lp[1], tsid
+    )
+
+
 def validate_item(raw: Any, rules: Rules) -> NewExecution | Invalid:
     """Check one create request; the first failure wins, as in the original."""
+    if type(raw) is dict:
+        plain = _validate_plain(raw, rules)
+        if plain is not None:
+            return plain
     if raw is None:
         return Invalid("execution", "Execution request cannot be null")
     if type(raw) is not dict and not isinstance(raw, Mapping):
         return Invalid("execution", "Execution request must be a JSON object")
-    fields = _plain_fields(raw) if type(raw) is dict else None
-    if fields is None:
-        checked = _model_fields(raw)
-        if isinstance(checked, Invalid):
-            return checked
-        fields = checked
+    # Here only what the plain path could not read: coerced or refused by pydantic.
+    fields = _model_fields(raw)
+    if isinstance(fields, Invalid):
+        return fields
     status, trade_type, destination, security_id, quantity, limit_price, tsid, version = fields
-    texts = (
-        ("executionStatus", status),
-        ("tradeType", trade_type),
-        ("destination", destination),
-        ("securityId", security_id),
+    required, too_long, not_allowed, stored_id = _texts_verdict(
+        (status, trade_type, destination, security_id), rules
     )
-    for field, text in texts:
-        if text is None or not text.strip():
-            return Invalid(field, f"{_LABELS[field]} is required")
-        if not storable(text):
-            return Invalid(field, f"{_LABELS[field]} {UNSTORABLE_MESSAGE}")
+    if required is not None:
+        return required
     if quantity is None:
         return Invalid("quantity", "Quantity is required")
-    for (field, text), (_, limit) in zip(texts, _MAX_LENGTHS, strict=True):
-        if len(text or "") > limit:
-            return Invalid(field, f"{_LABELS[field]} cannot exceed {limit} characters")
+    if too_long is not None:
+        return too_long
     if quantity <= 0:
         return Invalid("quantity", "Quantity must be greater than zero")
     if limit_price is not None and limit_price <= 0:
@@ -252,26 +374,12 @@ def validate_item(raw: Any, rules: Rules) -> NewExecution | Invalid:
         )
     if version is not None and not -MAX_INT32 - 1 <= version <= MAX_INT32:
         return Invalid("version", "Version must be a 32-bit integer")
-    if trade_type not in rules.trade_types:
-        allowed = ", ".join(rules.trade_types)
-        return Invalid("tradeType", f"Invalid trade type. Must be one of {allowed}")
-    if status not in rules.statuses:
-        allowed = ", ".join(rules.statuses)
-        return Invalid("executionStatus", f"Invalid execution status. Must be one of {allowed}")
+    if not_allowed is not None:
+        return not_allowed
     assert status is not None
     assert trade_type is not None
     assert destination is not None
-    assert security_id is not None
-    return NewExecution(
-        execution_status=status,
-        trade_type=trade_type,
-        destination=destination,
-        # char(24): PostgreSQL pads and compares without trailing blanks; so do we.
-        security_id=security_id.rstrip(" "),
-        quantity=quantity,
-        limit_price=limit_price,
-        trade_service_execution_id=tsid,
-    )
+    return NewExecution(status, trade_type, destination, stored_id, quantity, limit_price, tsid)
 
 
 def validate_fill(raw: Any) -> ValidFill | Invalid:
