@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, delete, insert, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    RowMapping,
+    String,
+    Table,
+    delete,
+    insert,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.batch.factories import SETTINGS, Boom, written, written_values
@@ -116,7 +128,43 @@ async def test_reader_misuse_is_reported(engine: AsyncEngine) -> None:
     with pytest.raises(ValueError, match="must select its key columns"):
         await bad.read()
     with pytest.raises(ValueError, match="list of 1 key values"):
-        await bad.open(5)
+        await bad.open([5, 6])
     lr = ListReader(["a", "b"])
     await lr.open(1)
     assert (await lr.read(), await lr.read(), lr.position()) == ("b", None, 2)
+
+
+async def test_a_single_key_position_saved_as_a_bare_value_resumes_after_it(
+    engine: AsyncEngine,
+) -> None:
+    """Positions saved by the readers this one replaced (an id, not a list) still resume."""
+    await fill(engine, 5)
+    ids = KeysetReader(engine, select(tokens.c.id), key=[tokens.c.id], map_row=lambda r: r["id"])
+    await ids.open(3)
+    assert [await ids.read(), await ids.read(), await ids.read()] == [4, 5, None]
+    assert ids.position() == [5]
+
+
+async def test_map_page_completes_pages_and_drops_rows_without_losing_the_position(
+    engine: AsyncEngine,
+) -> None:
+    """A page mapper sees whole pages; rows it drops are skipped; a failed page is re-read."""
+    await fill(engine, 10)
+    pages: list[list[int]] = []
+    failures = [RuntimeError("lookup down")]
+
+    async def odd_only(rows: Sequence[RowMapping]) -> list[int | None]:
+        if failures:
+            raise failures.pop()
+        pages.append([r["id"] for r in rows])
+        return [r["id"] if r["id"] % 2 else None for r in rows]
+
+    odd = KeysetReader(engine, select(tokens.c.id), key=[tokens.c.id], page_size=4,
+                       map_page=odd_only)  # fmt: skip
+    await odd.open(None)
+    with pytest.raises(RuntimeError):
+        await odd.read()
+    got = [await odd.read() for _ in range(6)]
+    assert got == [1, 3, 5, 7, 9, None]
+    assert pages == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
+    assert odd.position() == [9]

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from tranche.batch import RetryPolicy
-from tranche.batch.chunk import retrying
+from tranche.batch.retry import retrying
 
 
 class Flaky(Exception):

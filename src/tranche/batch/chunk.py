@@ -13,73 +13,33 @@ reader position in the step context, the job context) commit together or not at 
   committed, never about one that was rolled back.
 * **Stop**: after each commit the step looks for a stop request and ends STOPPED; the next
   run resumes after that commit.
+
+The step keeps one connection per database checked out for all its chunks
+(:class:`~tranche.batch.connections.HeldConnections`); each chunk is still its own
+transaction on them, and a failed chunk gives them back, so a retry starts afresh.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
-
+from tranche.batch.connections import HeldConnections
 from tranche.batch.control import ExecutionControl, Snapshot
 from tranche.batch.errors import JobInterruptedError, SkipLimitExceededError
-from tranche.batch.job import ChunkStep, RetryPolicy
+from tranche.batch.job import ChunkStep
 from tranche.batch.listeners import ListenerChain
 from tranche.batch.readers import ItemReader
+from tranche.batch.retry import retrying
 from tranche.batch.uow import StepContext, UnitOfWork
 from tranche.core.logging import get_logger
 
-__all__ = ["POSITION_KEY", "ChunkExecutor", "retrying"]
+__all__ = ["POSITION_KEY", "ChunkExecutor"]
 
 log = get_logger(__name__)
 
 #: Step-context key holding the reader position of the last committed chunk.
 POSITION_KEY = "batch.reader.position"
-
-R = TypeVar("R")
-
-
-async def retrying(policy: RetryPolicy, fn: Callable[[], Awaitable[R]], what: str) -> R:
-    """``await fn()``, retried on the policy's exceptions (tenacity, exponential backoff).
-
-    The first attempt runs bare: tenacity's machinery costs more than reading one row, and
-    this runs once per item. Only a retryable failure hands over to tenacity, for the
-    remaining attempts with the same waits (``initial * 2**(n-1)``, capped) as one loop.
-    """
-    if not policy.enabled:
-        return await fn()
-    try:
-        return await fn()
-    except Exception as first:
-        if not policy.retries(first):
-            raise
-        log.warning("batch.retry", what=what, attempt=1, error=type(first).__name__)
-        await asyncio.sleep(min(policy.initial_backoff, policy.max_backoff))
-
-    def log_retry(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "batch.retry", what=what, attempt=state.attempt_number + 1, error=type(error).__name__
-        )
-
-    async for attempt in AsyncRetrying(
-        stop=stop_after_attempt(policy.attempts - 1),
-        wait=wait_exponential(multiplier=policy.initial_backoff * 2, max=policy.max_backoff),
-        retry=retry_if_exception(policy.retries),
-        before_sleep=log_retry,
-        reraise=True,
-    ):
-        with attempt:
-            return await fn()
-    raise AssertionError("tenacity returned without a result")  # pragma: no cover
 
 
 class ChunkExecutor:
@@ -96,6 +56,7 @@ class ChunkExecutor:
         self.listeners = listeners
         self.execution = ctx.step_execution
         self._skips: list[tuple[str, Any, BaseException]] = []
+        self._connections = HeldConnections()
 
     def _reader(self) -> ItemReader[Any]:
         source = self.step.reader
@@ -120,6 +81,7 @@ class ChunkExecutor:
                 if exhausted:
                     return
         finally:
+            await self._connections.release()
             await reader.close()
 
     async def _read_chunk(self, reader: ItemReader[Any]) -> tuple[list[Any], int, bool]:
@@ -182,7 +144,7 @@ class ChunkExecutor:
     ) -> None:
         snapshot.restore(self.execution, self.ctx.job_execution)
         skips_before = len(self._skips)
-        uow = self.control.open_unit()
+        uow = self.control.open_unit(self._connections)
         self.ctx.bind(uow)
         try:
             written = await self._scan(outputs, uow) if scan else await self._write_all(outputs)
@@ -191,8 +153,11 @@ class ChunkExecutor:
             self.execution.context[POSITION_KEY] = position
             await self.control.checkpoint(uow, self.execution)
             await uow.commit()
+            self.control.committed()
         except BaseException as exc:
             await uow.rollback()
+            # The failure may be a connection's: the next try checks out fresh ones.
+            await self._connections.release()
             snapshot.restore(self.execution, self.ctx.job_execution)
             del self._skips[skips_before:]
             self.execution.rollback_count += 1

@@ -3,9 +3,12 @@
 A stop may be asked in this process (:meth:`ExecutionControl.request_stop`) or in another
 one (the execution's row becomes STOPPING); checkpoints read the row (at most every
 :data:`STOP_POLL_SECONDS`), so either is seen after the current chunk, or within that
-time plus a chunk. Every unit of work starts by renewing this execution's job
-lock: if another process took the lock over (it judged us dead), the renewal matches no row
-and the chunk is abandoned before it writes anything (:class:`LockLostError`).
+time plus a chunk. Every unit of work renews this execution's job lock before anything
+of it commits: if another process took the lock over (it judged us dead), the renewal
+matches no row and the unit is rolled back (:class:`LockLostError`). On MariaDB and
+PostgreSQL the renewal is part of the checkpoint statement (one round trip for both; the
+checkpoint runs after the writer and before any commit); on SQLite it is the batchdb
+transaction's first statement, which takes SQLite's write lock before anything is read.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tranche.batch import locks
+from tranche.batch.connections import HeldConnections
 from tranche.batch.context import ExecutionContext
 from tranche.batch.errors import LockLostError
 from tranche.batch.model import BatchStatus, JobExecution, StepExecution
@@ -63,6 +67,15 @@ class ExecutionControl:
         self._stopping_in_db = False
         self._status_read_at: float | None = None
         self.lock_lost = False
+        #: When a chunk last renewed the lock (monotonic): the heartbeat skips a beat then.
+        self._renewed_at: float | None = None
+        self._renewal: float | None = None
+        #: The fence rides in the checkpoint statement (multiple-table UPDATE, CTEs).
+        self._fence_in_checkpoint = repository.engine.dialect.name in (
+            "mysql",
+            "mariadb",
+            "postgresql",
+        )
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -70,20 +83,25 @@ class ExecutionControl:
     def stop_requested(self) -> bool:
         return self._stop.is_set() or self._stopping_in_db
 
-    def open_unit(self) -> UnitOfWork:
-        """A unit of work whose batchdb transaction begins by fencing on the job lock."""
-        return UnitOfWork(self.repository.engine, self._fence)
+    def open_unit(self, connections: HeldConnections | None = None) -> UnitOfWork:
+        """A unit of work fenced on the job lock (by its checkpoint, or its first statement)."""
+        on_begin = None if self._fence_in_checkpoint else self._fence
+        return UnitOfWork(self.repository.engine, on_begin, connections)
 
     async def _fence(self, conn: AsyncConnection) -> None:
         renewed = await locks.renew_job_lock(
             conn, self.execution.job_name, self.execution.id, self.repository.clock()
         )
         if not renewed:
-            self.lock_lost = True
-            raise LockLostError(
-                f"execution {self.execution.id} of '{self.execution.job_name}' lost its job "
-                "lock to another process; nothing more is committed"
-            )
+            self._lost()
+        self._renewal = time.monotonic()
+
+    def _lost(self) -> None:
+        self.lock_lost = True
+        raise LockLostError(
+            f"execution {self.execution.id} of '{self.execution.job_name}' lost its job "
+            "lock to another process; nothing more is committed"
+        )
 
     async def checkpoint(self, uow: UnitOfWork, step: StepExecution) -> None:
         """Save the step's counters and contexts in the unit's transaction; look for a stop.
@@ -94,12 +112,19 @@ class ExecutionControl:
         request that a person makes. Stops asked in this process are seen at once.
         """
         conn = await uow.batch_connection()
-        await self.repository.checkpoint(conn, step, self.execution)
-        now = time.monotonic()
+        fenced = self._fence_in_checkpoint
+        if not await self.repository.checkpoint(conn, step, self.execution, fenced=fenced):
+            self._lost()
+        self._renewal = now = time.monotonic()
         if self._status_read_at is None or now - self._status_read_at >= STOP_POLL_SECONDS:
             status = await self.repository.job_status(self.execution.id, conn)
             self._stopping_in_db = status is BatchStatus.STOPPING
             self._status_read_at = now
+
+    def committed(self) -> None:
+        """The unit of work committed: its lock renewal counts (the heartbeat may skip)."""
+        if self._renewal is not None:
+            self._renewed_at, self._renewal = self._renewal, None
 
     async def refresh_stop_flag(self) -> bool:
         status = await self.repository.job_status(self.execution.id)
@@ -107,9 +132,17 @@ class ExecutionControl:
         return self.stop_requested()
 
     async def heartbeat(self, interval: float) -> None:
-        """Renew the job lock every ``interval`` seconds until cancelled or lost."""
+        """Renew the job lock every ``interval`` seconds until cancelled or lost.
+
+        A beat is skipped when a chunk renewed the lock within the last ``interval`` (every
+        chunk does, in its checkpoint): the lock is then as fresh as the beat would make
+        it. Only committed renewals count (:meth:`committed`).
+        """
         while True:
             await asyncio.sleep(interval)
+            renewed = self._renewed_at
+            if renewed is not None and time.monotonic() - renewed < interval:
+                continue
             try:
                 if not await self.repository.renew_lock(self.execution):
                     self.lock_lost = True

@@ -7,22 +7,31 @@ committed item. A position is any execution-context value (JSON, datetimes, deci
 :class:`KeysetReader` pages through a SQLAlchemy query by its key (``WHERE key > last
 ORDER BY key LIMIT n``), one short connection per page: no cursor or transaction is held
 open across chunks, rows deleted by the job itself do not shift the pages (as they would
-with OFFSET), and the position is simply the last key read.
+with OFFSET), and the position is simply the last key read. It is the one paged reader of
+the code base: a job that completes its rows from other databases (which SQL cannot join)
+passes ``map_page``, which turns a whole page into items with a few bulk lookups, and may
+drop rows (already archived, say) by answering ``None`` for them.
+
+Hand-written: SQLAlchemy has no resumable keyset pager, and the libraries that page by
+keyset (sqlakeyset) are synchronous and know nothing of a restart position.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar, overload, runtime_checkable
 
 from sqlalchemy import ColumnElement, RowMapping, Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["ItemReader", "KeysetReader", "ListReader"]
+__all__ = ["ItemReader", "KeysetReader", "ListReader", "PageMapper"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+
+#: ``map_page``: a page's rows → one item per row, in order (``None``: leave the row out).
+PageMapper = Callable[[Sequence[RowMapping]], Awaitable[Sequence[T | None]]]
 
 
 @runtime_checkable
@@ -77,7 +86,11 @@ class KeysetReader(Generic[T]):
     """Keyset pagination over ``query`` on ``engine`` (any of our databases).
 
     ``query`` must select the ``key`` columns and must not order itself: the reader orders by
-    ``key``, which should be unique (a primary key, or a unique column list).
+    ``key``, which should be unique (a primary key, or a unique column list). Rows become
+    items by ``map_row`` (one at a time), or by ``map_page`` (a page at a time, async, for
+    bulk lookups; ``None`` drops a row); without either the item is the row. A failed page
+    (query or ``map_page``) leaves the reader where it was, so a retried ``read`` fetches
+    the same page again.
     """
 
     @overload
@@ -89,6 +102,7 @@ class KeysetReader(Generic[T]):
         *,
         page_size: int = ...,
         map_row: None = None,
+        map_page: None = None,
     ) -> None: ...
 
     @overload
@@ -100,6 +114,19 @@ class KeysetReader(Generic[T]):
         *,
         page_size: int = ...,
         map_row: Callable[[RowMapping], T],
+        map_page: None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        query: Select[Any],
+        key: Sequence[ColumnElement[Any]],
+        *,
+        page_size: int = ...,
+        map_row: None = None,
+        map_page: PageMapper[T],
     ) -> None: ...
 
     def __init__(
@@ -110,21 +137,29 @@ class KeysetReader(Generic[T]):
         *,
         page_size: int = 100,
         map_row: Callable[[RowMapping], Any] | None = None,
+        map_page: PageMapper[Any] | None = None,
     ) -> None:
         if not key:
             raise ValueError("KeysetReader needs at least one key column")
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {page_size}")
+        if map_row is not None and map_page is not None:
+            raise ValueError("KeysetReader takes map_row or map_page, not both")
         self._engine = engine
         self._query = query.order_by(None).order_by(*key)
         self._key = list(key)
         self._page_size = page_size
         self._map = map_row
+        self._map_page = map_page
         self._last: list[Any] | None = None
+        #: Key of the last row fetched (handed out, buffered or dropped): the next page's start.
+        self._fetched: list[Any] | None = None
         self._buffer: deque[tuple[list[Any], Any]] = deque()
         self._exhausted = False
 
     async def open(self, position: Any | None) -> None:
+        if position is not None and not isinstance(position, list) and len(self._key) == 1:
+            position = [position]  # a single-key position saved as a bare value
         if position is not None and (
             not isinstance(position, list) or len(position) != len(self._key)
         ):
@@ -133,11 +168,12 @@ class KeysetReader(Generic[T]):
                 f"got {position!r}"
             )
         self._last = None if position is None else list(position)
+        self._fetched = self._last
         self._buffer.clear()
         self._exhausted = False
 
     async def read(self) -> T | None:
-        if not self._buffer and not self._exhausted:
+        while not self._buffer and not self._exhausted:
             await self._fetch()
         if not self._buffer:
             return None
@@ -153,18 +189,28 @@ class KeysetReader(Generic[T]):
 
     async def _fetch(self) -> None:
         stmt = self._query
-        after = self._buffer[-1][0] if self._buffer else self._last
-        if after is not None:
-            stmt = stmt.where(_after(self._key, after))
+        if self._fetched is not None:
+            stmt = stmt.where(_after(self._key, self._fetched))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt.limit(self._page_size))).mappings().all()
-        for row in rows:
-            try:
-                key = [row[column] for column in self._key]
-            except KeyError:
-                raise ValueError(
-                    "KeysetReader: the query must select its key columns "
-                    f"{[str(c) for c in self._key]}"
-                ) from None
-            self._buffer.append((key, row if self._map is None else self._map(row)))
+        try:
+            keys = [[row[column] for column in self._key] for row in rows]
+        except KeyError:
+            raise ValueError(
+                f"KeysetReader: the query must select its key columns {[str(c) for c in self._key]}"
+            ) from None
+        if self._map_page is not None:
+            items: Sequence[Any] = await self._map_page(rows) if rows else []
+            if len(items) != len(rows):
+                raise ValueError("KeysetReader: map_page must answer one item per row")
+        elif self._map is not None:
+            items = [self._map(row) for row in rows]
+        else:
+            items = rows
+        # Only now, with the whole page mapped: a failure above left the reader unchanged.
+        self._buffer.extend(
+            (k, item) for k, item in zip(keys, items, strict=True) if item is not None
+        )
+        if keys:
+            self._fetched = keys[-1]
         self._exhausted = len(rows) < self._page_size

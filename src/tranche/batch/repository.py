@@ -95,11 +95,20 @@ class JobRepository(ExecutionStarter, ExecutionOperations):
             await write_context(conn, "step", step.id, step.context)
 
     async def checkpoint(
-        self, conn: AsyncConnection, step: StepExecution, execution: JobExecution
-    ) -> None:
-        """A chunk's checkpoint (the step's row and both contexts), in one round trip."""
-        step.last_updated = self.clock()
-        await write_checkpoint(conn, step, execution)
+        self,
+        conn: AsyncConnection,
+        step: StepExecution,
+        execution: JobExecution,
+        *,
+        fenced: bool = False,
+    ) -> bool:
+        """A chunk's checkpoint (the step's row and both contexts), in one round trip.
+
+        ``fenced``: the same statement renews the job lock and writes only if the lock is
+        still ``execution``'s; ``False`` then means it is not (see :func:`write_checkpoint`).
+        """
+        step.last_updated = now = self.clock()
+        return await write_checkpoint(conn, step, execution, now if fenced else None)
 
     async def update_job_execution(self, conn: AsyncConnection, execution: JobExecution) -> None:
         execution.last_updated = self.clock()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, insert, select, update
+from sqlalchemy import ColumnElement, CursorResult, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tranche.batch.context import ExecutionContext
@@ -24,6 +25,7 @@ from tranche.batch.tables import (
     job_execution_context,
     job_execution_params,
     job_instance,
+    job_lock,
     step_execution,
     step_execution_context,
 )
@@ -72,13 +74,20 @@ def _context_values(context: ExecutionContext) -> tuple[str, str]:
 
 
 async def write_checkpoint(
-    conn: AsyncConnection, step: StepExecution, execution: JobExecution
-) -> None:
+    conn: AsyncConnection,
+    step: StepExecution,
+    execution: JobExecution,
+    fence: datetime | None = None,
+) -> bool:
     """A chunk's checkpoint: the step's row, its context and the job's context if changed.
 
     One statement where the database can update several tables at once: MariaDB's
     multiple-table ``UPDATE``, PostgreSQL's data-modifying CTEs. SQLite (in-process, no
     round trips) takes one statement per table. Every row exists since the step started.
+
+    With ``fence`` (the renewal time), the same statement renews this execution's job lock
+    and writes nothing unless the lock is still this execution's: the result is ``False``
+    when it is not (another process took it over). MariaDB and PostgreSQL only.
     """
     dialect = conn.dialect.name
     step_id = step_execution.c.step_execution_id
@@ -90,16 +99,39 @@ async def write_checkpoint(
             (job_execution_context, "job_execution_id", execution.id, execution.context)
         )
     contexts = [c for c in contexts if c[3].dirty]
-    if dialect in ("mysql", "mariadb") and contexts:
+    matched = True
+    if dialect in ("mysql", "mariadb") and (contexts or fence is not None):
         where = [step_id == step.id]
         for table, key, _owner, context in contexts:
             short, text = _context_values(context)
             values[table.c.short_context], values[table.c.serialized_context] = short, text
             # Joined on the step's own columns (the same ids), so no cartesian product.
             where.append(table.c[key] == step_execution.c[key])
-        await conn.execute(update(step_execution).where(*where).values(values))
-    elif dialect == "postgresql" and contexts:
-        stmt = update(step_execution).where(step_id == step.id).values(values)
+        if fence is not None:
+            # The lock row joins the update: no lock row of ours, no row matched, nothing
+            # written (rowcount counts matched rows: the dialect sets CLIENT_FOUND_ROWS).
+            values[job_lock.c.renewed_at] = fence
+            where += [
+                job_lock.c.job_name == execution.job_name,
+                job_lock.c.job_execution_id == step_execution.c.job_execution_id,
+            ]
+        result = await conn.execute(update(step_execution).where(*where).values(values))
+        matched = fence is None or result.rowcount > 0
+    elif dialect == "postgresql" and (contexts or fence is not None):
+        stmt = update(step_execution).where(step_id == step.id)
+        if fence is not None:
+            renewed = (
+                update(job_lock)
+                .where(
+                    job_lock.c.job_name == execution.job_name,
+                    job_lock.c.job_execution_id == execution.id,
+                )
+                .values(renewed_at=fence)
+                .returning(job_lock.c.job_name)
+                .cte("checkpoint_fence")
+            )
+            stmt = stmt.add_cte(renewed).where(exists(select(renewed.c.job_name)))
+        stmt = stmt.values(values)
         for n, (table, key, owner, context) in enumerate(contexts):
             short, text = _context_values(context)
             cte = (
@@ -110,14 +142,20 @@ async def write_checkpoint(
                 .cte(f"checkpoint_context_{n}")
             )
             stmt = stmt.add_cte(cte)
-        await conn.execute(stmt)
+        result = await conn.execute(stmt)
+        # The contexts' CTEs run whatever the fence found; the caller then rolls back.
+        matched = fence is None or result.rowcount > 0
     else:
+        if fence is not None:
+            raise ValueError(f"a fenced checkpoint needs MariaDB or PostgreSQL, not {dialect}")
         await conn.execute(update(step_execution).where(step_id == step.id).values(values))
         for _table, key, owner, context in contexts:
             kind = "step" if key == "step_execution_id" else "job"
             await write_context(conn, kind, owner, context)
-    for *_rest, context in contexts:
-        context.dirty = False
+    if matched:
+        for *_rest, context in contexts:
+            context.dirty = False
+    return matched
 
 
 async def write_context(

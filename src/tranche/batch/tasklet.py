@@ -41,6 +41,7 @@ class TaskletExecutor:
                 execution.commit_count += 1
                 await self.control.checkpoint(uow, execution)
                 await uow.commit()
+                self.control.committed()
             except BaseException as exc:
                 await uow.rollback()
                 snapshot.restore(execution, self.ctx.job_execution)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
     AsyncSessionTransaction,
 )
 
+from tranche.batch.connections import HeldConnections
 from tranche.batch.context import ExecutionContext
 from tranche.batch.errors import BatchError
 from tranche.batch.model import JobExecution, JobParameters, StepExecution
@@ -39,18 +40,22 @@ class _Savepoint:
 class UnitOfWork:
     """Transactions on batchdb and on every database the writer touches, committed together.
 
-    The batchdb transaction starts lazily, with ``on_begin`` (the job-lock fence, a write)
-    as its first statement: SQLite then takes its write lock before reading anything, and
-    holds it only from the first batchdb use to the commit.
+    The batchdb transaction starts lazily, with ``on_begin`` (on SQLite the job-lock fence,
+    a write) as its first statement: SQLite then takes its write lock before reading
+    anything, and holds it only from the first batchdb use to the commit. With
+    ``connections`` the transactions run on connections the step keeps checked out
+    (:class:`~tranche.batch.connections.HeldConnections`), not on one checkout per unit.
     """
 
     def __init__(
         self,
         batch_engine: AsyncEngine,
-        on_begin: Callable[[AsyncConnection], Awaitable[None]],
+        on_begin: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+        connections: HeldConnections | None = None,
     ) -> None:
         self._batch_engine = batch_engine
         self._on_begin = on_begin
+        self._connections = connections
         self._sessions: dict[int, AsyncSession] = {}
         self._batch: AsyncSession | None = None
 
@@ -62,12 +67,16 @@ class UnitOfWork:
         target = engine or self._batch_engine
         key = id(target.sync_engine)
         if key not in self._sessions:
-            session = AsyncSession(target, expire_on_commit=False)
+            # Bound to a held connection that is in no transaction, the session begins one
+            # and commits or rolls back that one only; the connection stays checked out.
+            bind = target if self._connections is None else await self._connections.get(target)
+            session = AsyncSession(bind, expire_on_commit=False)
             self._sessions[key] = session
             conn = await session.connection()
             if target.sync_engine is self._batch_engine.sync_engine:
                 self._batch = session
-                await self._on_begin(conn)
+                if self._on_begin is not None:
+                    await self._on_begin(conn)
         return self._sessions[key]
 
     async def savepoint(self) -> _Savepoint:

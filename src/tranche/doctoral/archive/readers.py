@@ -12,23 +12,25 @@ The cutoff is the run's ``runAt`` minus ``DOCTORAL_ARCHIVE_AFTER_MONTHS`` (12).
 The owners have no ``archived`` column and their services still read these
 rows, so the rows stay; ids already archived are those in batchdb's
 ``inscription_archive`` / ``defense_archive``, filtered out page by page (the
-databases cannot be joined in SQL). Pages are keyset by id, so a restart
-resumes after the last committed chunk.
+databases cannot be joined in SQL), by the engine's one keyset reader
+(:class:`~tranche.batch.readers.KeysetReader`), so a restart resumes after the last
+committed chunk.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from tranche.batch.readers import KeysetReader
 from tranche.core.db import Database
 from tranche.doctoral.tables import defensedb as D
 from tranche.doctoral.tables import inscription_db as I
 
-__all__ = ["CandidateReader", "defense_candidates", "enrollment_candidates"]
+__all__ = ["candidate_reader", "defense_candidates", "enrollment_candidates"]
 
 
 def rejection_dates() -> sa.Subquery:
@@ -66,61 +68,28 @@ def defense_candidates(cutoff: datetime) -> sa.Select[Any]:
     )
 
 
-class CandidateReader:
-    """Ids from ``query`` (its first column, ``id``) on ``source`` not yet in ``archived``."""
+def candidate_reader(
+    source: Database,
+    query: sa.Select[Any],
+    id_column: sa.ColumnElement[Any],
+    batchdb: Database,
+    archived: sa.Table,
+    page_size: int,
+) -> KeysetReader[int]:
+    """Ids from ``query`` (selecting ``id_column``) on ``source`` not yet in ``archived``.
 
-    def __init__(
-        self,
-        source: Database,
-        query: sa.Select[Any],
-        id_column: sa.ColumnElement[Any],
-        batchdb: Database,
-        archived: sa.Table,
-        page_size: int,
-    ) -> None:
-        self.source, self.batchdb, self.archived = source, batchdb, archived
-        self.query, self.id_column = query, id_column
-        self.page_size = page_size
-        self._buffer: deque[int] = deque()
-        self._last_read: int | None = None
-        self._last_fetched: int | None = None
-        self._exhausted = False
+    A keyset page of ids, less those batchdb's ``archived`` already holds (one lookup per
+    page); the position is the last id handed out, so a restart resumes after it.
+    """
 
-    async def open(self, position: Any | None) -> None:
-        self._last_read = self._last_fetched = None if position is None else int(position)
-        self._buffer.clear()
-        self._exhausted = False
-
-    async def read(self) -> int | None:
-        while not self._buffer and not self._exhausted:
-            await self._fetch()
-        if not self._buffer:
-            return None
-        self._last_read = self._buffer.popleft()
-        return self._last_read
-
-    def position(self) -> int | None:
-        return self._last_read
-
-    async def close(self) -> None:
-        self._buffer.clear()
-
-    async def _fetch(self) -> None:
-        query = self.query.order_by(self.id_column).limit(self.page_size)
-        if self._last_fetched is not None:
-            query = query.where(self.id_column > self._last_fetched)
-        async with self.source.sessions() as s:
-            ids = [int(i) for i in (await s.execute(query)).scalars()]
-        self._exhausted = len(ids) < self.page_size
-        if not ids:
-            return
-        self._last_fetched = ids[-1]
-        async with self.batchdb.sessions() as s:
+    async def not_archived(rows: Sequence[sa.RowMapping]) -> list[int | None]:
+        ids = [int(row[id_column]) for row in rows]
+        async with batchdb.sessions() as s:
             done = set(
-                (
-                    await s.execute(
-                        sa.select(self.archived.c.id).where(self.archived.c.id.in_(ids))
-                    )
-                ).scalars()
+                (await s.execute(sa.select(archived.c.id).where(archived.c.id.in_(ids)))).scalars()
             )
-        self._buffer.extend(i for i in ids if i not in done)
+        return [None if i in done else i for i in ids]
+
+    return KeysetReader(
+        source.engine, query, [id_column], page_size=page_size, map_page=not_archived
+    )

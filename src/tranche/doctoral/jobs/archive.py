@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry, Counter
 from tranche.batch.job import ChunkStep, Job, SkipPolicy, Step, TaskletStep
 from tranche.batch.listeners import BatchListener
 from tranche.batch.model import JobExecution, StepExecution
+from tranche.batch.readers import KeysetReader
 from tranche.batch.uow import StepContext
 from tranche.core.logging import get_logger
 from tranche.doctoral.archive.cleanup import CleanupPolicy, LogCleanup
@@ -43,7 +44,7 @@ from tranche.doctoral.archive.models import (
     inscription_archive,
 )
 from tranche.doctoral.archive.readers import (
-    CandidateReader,
+    candidate_reader,
     defense_candidates,
     enrollment_candidates,
 )
@@ -173,15 +174,15 @@ def build(
     def writer(entity: str, table: sa.Table) -> ArchiveWriter:
         return _CountingWriter(entity, table, batchdb, keyring, settings.archives_path)
 
-    def enrollments(ctx: StepContext) -> CandidateReader:
+    def enrollments(ctx: StepContext) -> KeysetReader[int]:
         query = enrollment_candidates(_cutoff(run_at(ctx), months))
-        return CandidateReader(
+        return candidate_reader(
             sources.inscription_db, query, I.inscriptions.c.id, batchdb, inscription_archive, chunk
         )
 
-    def defenses(ctx: StepContext) -> CandidateReader:
+    def defenses(ctx: StepContext) -> KeysetReader[int]:
         query = defense_candidates(_cutoff(run_at(ctx), months))
-        return CandidateReader(
+        return candidate_reader(
             sources.defensedb, query, D.defenses.c.id, batchdb, defense_archive, chunk
         )
 

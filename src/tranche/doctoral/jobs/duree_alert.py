@@ -36,13 +36,14 @@ import sqlalchemy as sa
 
 from tranche.batch.job import ChunkStep, ItemWriter, Job, RepeatStatus, TaskletStep
 from tranche.batch.listeners import BatchListener
+from tranche.batch.readers import KeysetReader
 from tranche.batch.uow import StepContext
 from tranche.core.db import Database
 from tranche.core.outbox import OutboxEvent, enqueue_many
 from tranche.doctoral.durations import AlertRule, AlertType, whole_months
 from tranche.doctoral.jobs.common import COUNTS_KEY, JobSpec, StepPolicies, add_counts, run_at
 from tranche.doctoral.jobs.duree_messages import AlertDecision, messages, unreachable_reason
-from tranche.doctoral.jobs.duree_reader import Enrollment, EnrollmentReader, recorded_alerts
+from tranche.doctoral.jobs.duree_reader import Enrollment, enrollment_reader, recorded_alerts
 from tranche.doctoral.models import alerte_duree_envoyee, utc_naive
 from tranche.doctoral.tables.inscription_db import alertes_duree, inscriptions
 
@@ -242,8 +243,8 @@ def build(
     local = zone or ZoneInfo("UTC")
     rules = policies or StepPolicies(skip_limit=10)
 
-    def reader(ctx: StepContext) -> EnrollmentReader:
-        return EnrollmentReader(
+    def reader(ctx: StepContext) -> KeysetReader[Enrollment]:
+        return enrollment_reader(
             inscription_db, batchdb, userdb, defensedb, run_at(ctx).astimezone(local).date(),
             max(chunk_size, READ_PAGE),
         )  # fmt: skip

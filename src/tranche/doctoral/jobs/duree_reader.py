@@ -12,23 +12,26 @@ The rows live in three databases that cannot be joined in SQL, so each page of
   (``defense_requests.doctorant_id`` is the only link, reference §4);
 * userdb: the doctorant's and the thesis director's name and email.
 
-Six queries per page instead of six per enrollment. The position is the id of
-the last enrollment handed out, so a restart resumes right after the last
-committed chunk.
+Six queries per page instead of six per enrollment. The paging is the engine's
+one keyset reader (:class:`~tranche.batch.readers.KeysetReader`, with
+:class:`EnrollmentLookups` as its ``map_page``); the position is the id of the
+last enrollment handed out, so a restart resumes right after the last committed
+chunk.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
-from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tranche.batch.readers import KeysetReader
 from tranche.core.db import Database
 from tranche.doctoral.durations import AlertType, alert_type
 from tranche.doctoral.models import alerte_duree_envoyee
@@ -36,7 +39,14 @@ from tranche.doctoral.tables.defensedb import autorisations_soutenance, defense_
 from tranche.doctoral.tables.inscription_db import alertes_duree, inscriptions
 from tranche.doctoral.tables.userdb import users
 
-__all__ = ["DefenseState", "Enrollment", "EnrollmentReader", "Person", "defense_states"]
+__all__ = [
+    "DefenseState",
+    "Enrollment",
+    "EnrollmentLookups",
+    "Person",
+    "defense_states",
+    "enrollment_reader",
+]
 
 INS = inscriptions
 
@@ -83,7 +93,15 @@ class Enrollment:
     directeur: Person | None
 
 
-class EnrollmentReader:
+class EnrollmentLookups:
+    """A page of validated enrollments → :class:`Enrollment` items, with five bulk lookups.
+
+    The ``map_page`` of the step's :class:`~tranche.batch.readers.KeysetReader`: the
+    lookups hit four databases and depend on nothing but the page, so they run side by
+    side (a page costs the slowest lookup, not their sum). A failure cancels the others
+    (TaskGroup) and the reader stays where it was.
+    """
+
     def __init__(
         self,
         inscription_db: Database,
@@ -91,96 +109,48 @@ class EnrollmentReader:
         userdb: Database,
         defensedb: Database,
         run_date: date,
-        page_size: int,
     ) -> None:
         self.inscription_db, self.batchdb, self.userdb = inscription_db, batchdb, userdb
         self.defensedb = defensedb
         self.run_date = run_date
-        self.page_size = page_size
-        self._buffer: deque[Enrollment] = deque()
-        self._last_read: int | None = None
-        self._last_fetched: int | None = None
-        self._exhausted = False
 
-    async def open(self, position: Any | None) -> None:
-        self._last_read = self._last_fetched = None if position is None else int(position)
-        self._buffer.clear()
-        self._exhausted = False
-
-    async def read(self) -> Enrollment | None:
-        if not self._buffer and not self._exhausted:
-            await self._fetch()
-        if not self._buffer:
-            return None
-        item = self._buffer.popleft()
-        self._last_read = item.inscription_id
-        return item
-
-    def position(self) -> int | None:
-        return self._last_read
-
-    async def close(self) -> None:
-        self._buffer.clear()
-
-    async def _fetch(self) -> None:
-        query = (
-            sa.select(
-                INS.c.id,
-                INS.c.doctorant_id,
-                INS.c.directeur_these_id,
-                INS.c.date_premiere_inscription,
-                INS.c.bloque_re_inscription,
-            )
-            .where(INS.c.statut == "VALIDE", INS.c.date_premiere_inscription.is_not(None))
-            .order_by(INS.c.id)
-            .limit(self.page_size)
-        )
-        if self._last_fetched is not None:
-            query = query.where(INS.c.id > self._last_fetched)
-        async with self.inscription_db.sessions() as s:
-            rows = (await s.execute(query)).all()
-        if not rows:
-            self._exhausted = True
-            return
-        doctorants = {int(r.doctorant_id) for r in rows}
-        # The five lookups hit four databases and depend on nothing but the page: run them
-        # side by side, so a page costs the slowest lookup, not their sum. A failure
-        # cancels the others (TaskGroup) and leaves the reader where it was.
+    async def __call__(self, rows: Sequence[RowMapping]) -> list[Enrollment | None]:
+        doctorants = {int(r["doctorant_id"]) for r in rows}
+        directors = {int(r["directeur_these_id"]) for r in rows}
         async with asyncio.TaskGroup() as lookups:
             facts = lookups.create_task(self._doctorant_facts(doctorants))
             sent_task = lookups.create_task(self._sent(doctorants))
             recorded_task = lookups.create_task(self._recorded(doctorants))
             defended_task = lookups.create_task(defense_states(self.defensedb, doctorants))
-            people_task = lookups.create_task(
-                self._people(doctorants | {int(r.directeur_these_id) for r in rows})
-            )
+            people_task = lookups.create_task(self._people(doctorants | directors))
         current, derogated = facts.result()
         sent, recorded = sent_task.result(), recorded_task.result()
         defended, people = defended_task.result(), people_task.result()
+        items: list[Enrollment | None] = []
         for r in rows:
-            doc = int(r.doctorant_id)
-            first: datetime = r.date_premiere_inscription
-            self._buffer.append(
+            doc, director, first = (
+                int(r["doctorant_id"]),
+                int(r["directeur_these_id"]),
+                r["date_premiere_inscription"],
+            )
+            items.append(
                 Enrollment(
-                    inscription_id=int(r.id),
+                    inscription_id=int(r["id"]),
                     doctorant_id=doc,
-                    directeur_id=int(r.directeur_these_id),
+                    directeur_id=director,
                     date_premiere_inscription=first.date(),
-                    bloque_re_inscription=bool(r.bloque_re_inscription),
+                    bloque_re_inscription=bool(r["bloque_re_inscription"]),
                     run_date=self.run_date,
-                    is_current=current.get(doc) == int(r.id),
+                    is_current=current.get(doc) == int(r["id"]),
                     derogation=doc in derogated,
                     already_sent=frozenset(sent.get(doc, ())),
                     owner_recorded=frozenset(recorded.get(doc, ())),
                     defense=defended.get(doc),
                     doctorant=people.get(doc),
-                    directeur=people.get(int(r.directeur_these_id)),
+                    directeur=people.get(director),
                 )
             )
-        # Only now: a failed lookup above leaves the reader where it was, so a retry
-        # fetches the same page again.
-        self._last_fetched = int(rows[-1].id)
-        self._exhausted = len(rows) < self.page_size
+        return items
 
     async def _doctorant_facts(self, doctorants: set[int]) -> tuple[dict[int, int], set[int]]:
         latest_valid = sa.func.max(sa.case((INS.c.statut == "VALIDE", INS.c.id), else_=None))
@@ -219,6 +189,28 @@ class EnrollmentReader:
         async with self.userdb.sessions() as s:
             rows = (await s.execute(query)).all()
         return {int(r.id): Person(int(r.id), r.email, r.first_name, r.last_name) for r in rows}
+
+
+def enrollment_reader(
+    inscription_db: Database,
+    batchdb: Database,
+    userdb: Database,
+    defensedb: Database,
+    run_date: date,
+    page_size: int,
+) -> KeysetReader[Enrollment]:
+    """Validated enrollments with a first-enrollment date, by id, completed page by page."""
+    query = sa.select(
+        INS.c.id,
+        INS.c.doctorant_id,
+        INS.c.directeur_these_id,
+        INS.c.date_premiere_inscription,
+        INS.c.bloque_re_inscription,
+    ).where(INS.c.statut == "VALIDE", INS.c.date_premiere_inscription.is_not(None))
+    lookups = EnrollmentLookups(inscription_db, batchdb, userdb, defensedb, run_date)
+    return KeysetReader(
+        inscription_db.engine, query, [INS.c.id], page_size=page_size, map_page=lookups
+    )
 
 
 async def recorded_alerts(session: AsyncSession, doctorants: set[int]) -> dict[int, set[AlertType]]:
