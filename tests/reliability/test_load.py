@@ -38,7 +38,7 @@ async def _load(broker: EmbeddedBroker, **options: Any) -> dict[str, Any]:
             f"requests_per_s={row['requests_per_s']} p50_ms={row['p50_ms']} "
             f"p99_ms={row['p99_ms']} errors={row['errors']} "
             f"rss_mib={row['rss_start_mib']}->{row['rss_mid_mib']}->{row['rss_end_mib']} "
-            f"load={row['load']}"
+            f"server_cpu_share={row['server_cpu_share']} load={row['load']}"
         )
     trade = results["trade"]
     print(

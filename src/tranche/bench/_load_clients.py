@@ -56,6 +56,11 @@ class RssWatch:
     def now_mib(self) -> float:
         return float(self.process.memory_info().rss) / MIB
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the process has used so far."""
+        times = self.process.cpu_times()
+        return float(times.user + times.system)
+
     def at_mib(self, when: float) -> float:
         """The sample taken nearest to ``when`` (a ``time.monotonic()`` instant)."""
         if not self.samples:
@@ -147,10 +152,12 @@ async def post_for(
     await asyncio.gather(*(client(warm_until, counted=False) for _ in range(clients)))
     warmup_errors = len(tally.errors)
     rss_start = watch.now_mib()
+    cpu_start, own_start = watch.cpu_s(), time.process_time()
     tally.first_start = loop.time()
     until = tally.first_start + duration_s
     await asyncio.gather(*(client(until, counted=True) for _ in range(clients)))
     rss_end = watch.now_mib()
+    cpu_s, own_s = watch.cpu_s() - cpu_start, time.process_time() - own_start
     seconds = max(tally.last_end - tally.first_start, 1e-9)
     lat = tally.latencies_ms
     return {
@@ -167,6 +174,11 @@ async def post_for(
         "errors": len(tally.errors) - warmup_errors,
         "error_sample": tally.errors[:3],
         "warmup_errors": warmup_errors,
+        # CPU the server spent per request, and its share of the wall time: with 2 cores
+        # shared, a low share means the requests waited for a core, not for the service.
+        "server_cpu_ms_per_request": round(cpu_s * 1000 / len(lat), 1) if lat else None,
+        "server_cpu_share": round(cpu_s / seconds, 2),
+        "client_cpu_share": round(own_s / seconds, 2),
         "rss_start_mib": round(rss_start, 1),
         "rss_mid_mib": round(watch.at_mib(tally.first_start + seconds / 2), 1),
         "rss_end_mib": round(rss_end, 1),

@@ -108,9 +108,13 @@ async def _trade_phase(
     warm = await submit_all(trade, orders[:warmup], clients)
     rss_start = {k: w.now_mib() for k, w in watches.items()}
     say(f"trade: {n} executions submitted by {clients} clients at once …")
-    began = time.monotonic()
+    began, cpu = time.monotonic(), {k: w.cpu_s() for k, w in watches.items()}
     row = await submit_all(trade, orders[warmup:], clients)
     mid = began + row["seconds"] / 2
+    # Which process the submissions waited for: each one's CPU share of the wall time.
+    row["cpu_share"] = {
+        k: round((w.cpu_s() - cpu[k]) / row["seconds"], 2) for k, w in watches.items()
+    }
     row["rss_mid_mib"] = {k: round(w.at_mib(mid), 1) for k, w in watches.items()}
     rss_end = {k: w.now_mib() for k, w in watches.items()}
     row["warmup"] = warmup
