@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,7 +52,7 @@ log = get_logger(__name__)
 DLQ_SUFFIX = ".dlq"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SentEvent:
     """An event the broker acknowledged, as the after-send hooks see it."""
 
@@ -92,10 +93,16 @@ class RoundResult:
     handed_at: datetime | None = None
 
 
+@lru_cache(maxsize=256)
+def _headers(text: str) -> tuple[tuple[str, bytes], ...]:
+    """Decoded once per distinct header text: a service's events mostly share theirs."""
+    return tuple(decode_headers(text))
+
+
 def _record(row: Row, value: bytes | None = None) -> Record:
     headers = [(EVENT_ID_HEADER, row.event_id.encode())]
     if row.headers:
-        headers += decode_headers(row.headers)
+        headers += _headers(row.headers)
     key = row.key.encode() if row.key is not None else None
     return Record(row.topic, key, row.payload if value is None else value, headers)
 

@@ -133,6 +133,12 @@ class Relay:
             if self._locking and settings.direct_handoff and self._publisher is not None
             else None
         )
+        # With the hand-off on, a round leaves a row alone for two poll intervals after
+        # it became due: a fresh row is the hand-off's (racing it for the same rows only
+        # costs both claims); a row the hand-off gave up on is sent a moment later.
+        self._handoff_grace = timedelta(
+            milliseconds=2 * settings.poll_interval_ms if self._handoff is not None else 0
+        )
         self._started = False
         self._topics: set[str] = set()
         self._next_analyze = 0.0
@@ -226,11 +232,15 @@ class Relay:
         async with self._db.sessions() as session:
             await self._begin(session)
             if premark:
-                rows, blocked = await store.claim_and_mark(session, limit, self._clock())
+                now = self._clock()
+                due = now - self._handoff_grace
+                rows, blocked = await store.claim_and_mark(session, limit, now, due)
                 if blocked:
                     await store.unmark(session, [r.seq for r in blocked])
             else:
-                rows = await store.claim(session, limit, self._clock(), lock=True)
+                rows = await store.claim(
+                    session, limit, self._clock() - self._handoff_grace, lock=True
+                )
                 rows, _ = await store.split_blocked(session, rows) if rows else (rows, [])
             if not rows:
                 await session.rollback()

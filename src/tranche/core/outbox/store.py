@@ -91,7 +91,7 @@ _PG_CLAIM = text(
     """
 WITH picked AS (
     SELECT seq FROM outbox
-    WHERE status = 'PENDING' AND available_at <= :now
+    WHERE status = 'PENDING' AND available_at <= :due
     ORDER BY seq LIMIT :limit
     FOR UPDATE SKIP LOCKED
 ), marked AS (
@@ -117,17 +117,19 @@ SELECT false, e.seq, NULL, e.topic, e.key, NULL, NULL, 0, NULL, NULL, NULL, NULL
 
 
 async def claim_and_mark(
-    session: AsyncSession, limit: int, now: datetime
+    session: AsyncSession, limit: int, now: datetime, due: datetime | None = None
 ) -> tuple[list[Row], list[Row]]:
     """PostgreSQL: claim (SKIP LOCKED) and mark SENT in one statement; (to send, blocked).
 
     Others see the mark only when the round commits; a round that fails rolls it back.
     One UPDATE instead of a locking SELECT and an UPDATE halves the row writes. Blocked
-    rows (see :func:`split_blocked`) must be given back with :func:`unmark`.
+    rows (see :func:`split_blocked`) must be given back with :func:`unmark`. ``due``:
+    claim the rows due by then (default ``now``).
     """
     rows: list[Row] = []
     foreign: list[tuple[int, str, str]] = []
-    for r in (await session.execute(_PG_CLAIM, {"now": now, "limit": limit})).all():
+    params = {"now": now, "due": now if due is None else due, "limit": limit}
+    for r in (await session.execute(_PG_CLAIM, params)).all():
         if r[0]:
             rows.append(Row._make(r[1:]))
         else:
