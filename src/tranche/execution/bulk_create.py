@@ -159,9 +159,12 @@ class BatchWriter:
         if resume:
             done = {"created": dict(resume["created"]), "failed": dict(resume["failed"])}
         todo: list[tuple[int, NewExecution]] = []
+        resumed = bool(done["failed"] or done["created"])
         for i, item in enumerate(items):
             if isinstance(item, Invalid):
                 results[i].message = item.message
+            elif not resumed:
+                todo.append((i, item))
             elif str(i) in done["failed"]:
                 results[i].message = str(done["failed"][str(i)])
             elif str(i) not in done["created"]:
@@ -303,11 +306,13 @@ class BatchWriter:
                 created.append((index, new_dto(row, outcome, ticker)))
         events, rendered = order_events(self.topic, self.headers, [dto for _, dto in created])
         event_ids = await enqueue_many(session, events)
-        state = {
-            "created": request.done["created"] | {str(i): dto["id"] for i, dto in created},
-            "failed": request.done["failed"] | failed,
-        }
+        # The cumulative state is what a checkpoint records; without one nothing reads it.
+        state: dict[str, Any] = {}
         if request.checkpoint is not None:
+            state = {
+                "created": request.done["created"] | {str(i): dto["id"] for i, dto in created},
+                "failed": request.done["failed"] | failed,
+            }
             await request.checkpoint(session, state)
         return ChunkOutcome(created, failed, event_ids, state, rendered)
 
