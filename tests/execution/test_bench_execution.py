@@ -45,6 +45,10 @@ def test_a_short_run_compares_each_size_on_every_path(
         assert key in size
     assert (out["concurrency"], out["pools"], out["inserts"]) == ([], [], [])
     assert "profile" not in out
+    ratios = out["ratios"]
+    assert ratios["items"] == 3
+    assert ratios["bulk_http_over_floor"] == size["new_over_floor"]
+    assert ratios["bulk_http_publish_wait_over_floor"] == size["new_wait_over_floor"]
 
 
 @pytest.mark.slow

@@ -9,8 +9,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tranche.execution.bulk_create import new_dto
+from tranche.execution.bulk_create import ItemResult, new_dto
 from tranche.execution.bulk_insert import NewRow
+from tranche.execution.events import order_events, order_headers
 from tranche.execution.schemas import dumps, execution_dto, parse_json
 from tranche.execution.settings import DEFAULT_STATUSES, DEFAULT_TRADE_TYPES
 from tranche.execution.validation import (
@@ -114,3 +115,37 @@ def test_new_dto_renders_as_the_dto_of_the_stored_row(
     assert dumps(new_dto(row, 42, ticker)) == dumps(
         execution_dto(row.values() | {"id": 42}, ticker)
     )
+
+
+_wire_texts = st.text(alphabet=st.sampled_from('ab"\\{}[],:\u00e9\u0000 id'), max_size=12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(_wire_texts, _wire_texts, st.one_of(st.none(), _wire_texts)), max_size=6))
+def test_events_render_each_dto_as_dumps_renders_it(texts: list[tuple[str, str, Any]]) -> None:
+    received = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    dtos = [
+        new_dto(
+            NewRow(
+                status, "BUY", destination, '"},{"id":' + status, Decimal("1"), None, received, 7
+            ),
+            i + 1,
+            ticker,
+        )
+        for i, (status, destination, ticker) in enumerate(texts)
+    ]
+    events, values = order_events("orders", order_headers("x.Y"), dtos)
+    assert values == [dumps(dto) for dto in dtos]
+    assert [e.value for e in events] == values
+    assert [e.key for e in events] == [str(dto["id"]) for dto in dtos]
+
+
+def test_the_answer_reuses_the_events_json_until_the_publish_wait_stamps_the_dto() -> None:
+    received = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    dto = new_dto(NewRow("NEW", "BUY", "ML", "s", Decimal("1"), None, received, None), 1, None)
+    _, [value] = order_events("orders", order_headers("x.Y"), [dto])
+    result = ItemResult(0, dto, rendered=value)
+    assert dumps(result.execution_json()) == dumps(dto)
+    dto["sentTimestamp"] = received
+    assert dumps(result.execution_json()) == dumps(dto)
+    assert b'"sentTimestamp":"2025-01-02T03:04:05.123456Z"' in dumps(result.execution_json())

@@ -7,7 +7,7 @@ from typing import Any
 
 from tranche.bench._report import machine_line
 
-__all__ = ["chart", "markdown", "profile_stages"]
+__all__ = ["chart", "markdown", "profile_stages", "ratios"]
 
 #: Where a profiled request's time goes: the first frame on a call path whose function is
 #: listed takes the time of everything below it.
@@ -17,7 +17,7 @@ _STAGES = {
     "tickers_for": "ticker lookup",
     "insert_rows": "execution rows: reserve ids + COPY",
     "enqueue_many": "outbox rows: build + COPY",
-    "order_event": "render each event's JSON",
+    "order_events": "render each event's JSON",
     "new_dto": "build the DTOs",
     "transaction": "session, BEGIN, COMMIT",
     "_await_sent": "publish wait",
@@ -54,6 +54,24 @@ def profile_stages(session: Any, requests: int, n: int) -> dict[str, Any]:
         "n": n,
         "total_ms": round(total * 1000 / requests, 2),
         "stages": stages,
+    }
+
+
+def ratios(sizes: list[dict[str, Any]]) -> dict[str, float]:
+    """Issue 19's figures for the execution service, from the sizes run: at 1 000 items
+    (or the largest size below), the bulk path over HTTP against the COPY floor, answering
+    at commit and with the default publish wait."""
+    below = [r for r in sizes if r["n"] <= 1000] or sizes
+    if not below:
+        return {}
+    row = max(below, key=lambda r: r["n"])
+    return {
+        "items": row["n"],
+        "bulk_http_over_floor": row["new_over_floor"],
+        "bulk_http_publish_wait_over_floor": row["new_wait_over_floor"],
+        "bulk_in_process_over_floor": row["new_asgi_over_floor"],
+        "bulk_http_over_floor_with_outbox_rows": row["new_over_floor_outbox"],
+        "original_over_bulk": row["old_over_new"],
     }
 
 

@@ -53,7 +53,7 @@ from tranche.bench._execution_load import (
     scratch_database,
     served,
 )
-from tranche.bench._execution_report import chart, markdown, profile_stages
+from tranche.bench._execution_report import chart, markdown, profile_stages, ratios
 from tranche.bench._report import write_section
 from tranche.core.broker import EmbeddedBroker
 from tranche.core.logging import configure_logging
@@ -322,6 +322,7 @@ async def run(
         if broker is not None:
             await asyncio.to_thread(broker.stop)
     results["load_after"] = _load()
+    results["ratios"] = ratios(results["sizes"])
     return results
 
 

@@ -18,7 +18,8 @@ savepoint, while SQLite backs out a failed statement by itself and keeps the
 transaction (and its driver would commit at the first savepoint's release).
 Errors that are not about a row (connection lost, database down) are raised:
 already committed chunks stay committed and recorded in the checkpoint, and the
-caller answers 503.
+caller answers 503. (What items become is in :mod:`~tranche.execution.results`, which
+rows count as refused in :mod:`~tranche.execution.row_errors`; both re-exported here.)
 """
 
 from __future__ import annotations
@@ -28,11 +29,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-import orjson
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InternalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tranche.core.clock import Clock, utc_now
@@ -42,8 +41,10 @@ from tranche.core.outbox import OutboxBacklog, enqueue_many
 from tranche.execution import repository
 from tranche.execution.bulk_insert import RESERVING_METHODS, NewRow, insert_one, insert_rows
 from tranche.execution.clients.security import SecurityClient
-from tranche.execution.events import order_event
+from tranche.execution.events import order_events, order_headers
 from tranche.execution.metrics import ExecutionMetrics
+from tranche.execution.results import ChunkOutcome, ItemResult, new_dto
+from tranche.execution.row_errors import db_error_message, is_row_error
 from tranche.execution.schemas import execution_dto
 from tranche.execution.sizing import ChunkSizer, InsertGate, PoolLoad
 from tranche.execution.validation import Invalid, NewExecution
@@ -64,21 +65,6 @@ Checkpoint = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 
 #: Rows per statement SQLite can take (12 parameters a row, 32 766 parameters a statement).
 SQLITE_MAX_ROWS = 2000
-_ROW_ERRORS = (IntegrityError, DataError, InternalError)
-
-
-@dataclass
-class ItemResult:
-    """One item's outcome; ``event_id`` is set for executions created by this call."""
-
-    index: int
-    dto: dict[str, Any] | None = None
-    message: str | None = None
-    event_id: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.dto is not None
 
 
 @dataclass(frozen=True)
@@ -94,23 +80,6 @@ class _Request:
     results: list[ItemResult]
     done: dict[str, dict[str, Any]]
     checkpoint: Checkpoint | None
-
-
-@dataclass(frozen=True)
-class ChunkOutcome:
-    """One chunk's outcome, as committed with its rows."""
-
-    #: (request index, ExecutionDTO) of the rows created.
-    created: list[tuple[int, dict[str, Any]]]
-    #: The database's message for each refused row, by request index (as text).
-    failed: dict[str, str]
-    #: The outbox event id of each created row, in ``created`` order.
-    event_ids: list[str]
-    #: The checkpoint state after this chunk (everything done so far).
-    state: dict[str, Any]
-
-
-_ZERO = orjson.Fragment(b"0.00000000")
 
 
 class _Turn:
@@ -134,59 +103,6 @@ class _Refused(Exception):
     def __init__(self, error: DBAPIError) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-def _number(value: Decimal | None) -> orjson.Fragment | None:
-    return None if value is None else orjson.Fragment(format(value, "f"))
-
-
-def new_dto(row: NewRow, execution_id: int, ticker: str | None) -> dict[str, Any]:
-    """The ExecutionDTO of a row just inserted, for rendering: the JSON of what
-    :func:`execution_dto` gives for the stored row, built straight from the inserted
-    values (one dict a row, not three), its decimals already rendered (each DTO is
-    serialised twice — the event and the answer — and orjson calls back per Decimal)."""
-    return {
-        "id": execution_id,
-        "executionStatus": row.execution_status,
-        "tradeType": row.trade_type,
-        "destination": row.destination,
-        "securityId": row.security_id,
-        "ticker": ticker,
-        "security": {"securityId": row.security_id, "ticker": ticker},
-        "quantity": _number(row.quantity),
-        "limitPrice": _number(row.limit_price),
-        "receivedTimestamp": row.received_timestamp,
-        "sentTimestamp": row.sent_timestamp,
-        "tradeServiceExecutionId": row.trade_service_execution_id,
-        "quantityFilled": _ZERO if row.quantity_filled is None else _number(row.quantity_filled),
-        "averagePrice": _number(row.average_price),
-        "version": row.version,
-    }
-
-
-def db_error_message(exc: DBAPIError) -> str:
-    """The database's own message, without SQL, parameters or driver class names."""
-    text = str(exc.orig) if exc.orig is not None else str(exc)
-    if text.startswith("<class '") and ">: " in text:
-        text = text.split(">: ", 1)[1]
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return f"Database error: {first[:300]}"
-
-
-#: SQLSTATE classes that describe the row, not the connection: 22 data exception (a value
-#: the column cannot hold, such as NUL in text), 23 integrity constraint violation. The
-#: asyncpg adapter raises most of class 22 as a plain DBAPIError, so the class decides.
-_ROW_SQLSTATE_CLASSES = ("22", "23")
-
-
-def is_row_error(exc: DBAPIError) -> bool:
-    """The database refused this row (constraint, data, trigger), not the connection."""
-    if exc.connection_invalidated:
-        return False
-    if isinstance(exc, _ROW_ERRORS):
-        return True
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    return isinstance(sqlstate, str) and sqlstate[:2] in _ROW_SQLSTATE_CLASSES
 
 
 class BatchWriter:
@@ -215,6 +131,7 @@ class BatchWriter:
         self.metrics = metrics
         self.topic = topic
         self.type_id = type_id
+        self.headers = order_headers(type_id)
         self.clock = clock
         self.savepoints = db.dialect != "sqlite"
         self.max_chunk = SQLITE_MAX_ROWS if db.dialect == "sqlite" else None
@@ -242,9 +159,12 @@ class BatchWriter:
         if resume:
             done = {"created": dict(resume["created"]), "failed": dict(resume["failed"])}
         todo: list[tuple[int, NewExecution]] = []
+        resumed = bool(done["failed"] or done["created"])
         for i, item in enumerate(items):
             if isinstance(item, Invalid):
                 results[i].message = item.message
+            elif not resumed:
+                todo.append((i, item))
             elif str(i) in done["failed"]:
                 results[i].message = str(done["failed"][str(i)])
             elif str(i) not in done["created"]:
@@ -323,18 +243,11 @@ class BatchWriter:
     async def _write(
         self, request: _Request, chunk: list[tuple[int, NewExecution]], turn: _Turn
     ) -> None:
+        received = request.received
+        # Positional, in NewRow's order: the item's fields with the request's timestamp.
         rows = [
-            NewRow(
-                execution_status=item.execution_status,
-                trade_type=item.trade_type,
-                destination=item.destination,
-                security_id=item.security_id,
-                quantity=item.quantity,
-                limit_price=item.limit_price,
-                received_timestamp=request.received,
-                trade_service_execution_id=item.trade_service_execution_id,
-            )
-            for _, item in chunk
+            NewRow(status, trade_type, destination, security_id, quantity, limit, received, tsid)
+            for _, (status, trade_type, destination, security_id, quantity, limit, tsid) in chunk
         ]
         indexes = [index for index, _ in chunk]
         async with self.gate:
@@ -363,9 +276,11 @@ class BatchWriter:
         if self.backlog is not None:
             self.backlog.added(len(outcome.event_ids))
         request.done.update(outcome.state)
-        for (index, dto), event_id in zip(outcome.created, outcome.event_ids, strict=True):
-            request.results[index].dto = dto
-            request.results[index].event_id = event_id
+        for (index, dto), event_id, rendered in zip(
+            outcome.created, outcome.event_ids, outcome.rendered, strict=True
+        ):
+            result = request.results[index]
+            result.dto, result.event_id, result.rendered = dto, event_id, rendered
         for index_text, message in outcome.failed.items():
             request.results[int(index_text)].message = message
         self.metrics.chunk_duration.labels(self.method).observe(elapsed)
@@ -389,15 +304,17 @@ class BatchWriter:
             else:
                 ticker = request.tickers.get(row.security_id)
                 created.append((index, new_dto(row, outcome, ticker)))
-        events = [order_event(self.topic, self.type_id, dto) for _, dto in created]
+        events, rendered = order_events(self.topic, self.headers, [dto for _, dto in created])
         event_ids = await enqueue_many(session, events)
-        state = {
-            "created": request.done["created"] | {str(i): dto["id"] for i, dto in created},
-            "failed": request.done["failed"] | failed,
-        }
+        # The cumulative state is what a checkpoint records; without one nothing reads it.
+        state: dict[str, Any] = {}
         if request.checkpoint is not None:
+            state = {
+                "created": request.done["created"] | {str(i): dto["id"] for i, dto in created},
+                "failed": request.done["failed"] | failed,
+            }
             await request.checkpoint(session, state)
-        return ChunkOutcome(created, failed, event_ids, state)
+        return ChunkOutcome(created, failed, event_ids, state, rendered)
 
     async def _fallback(
         self, request: _Request, error: DBAPIError, indexes: list[int], rows: list[NewRow]

@@ -24,11 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
@@ -92,9 +91,11 @@ _PG_TYPES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class NewRow:
-    """The column values of one execution to insert (its id comes from the insert)."""
+class NewRow(NamedTuple):
+    """The column values of one execution to insert (its id comes from the insert).
+
+    A tuple: one is made per row of every batch, and a frozen dataclass costs a
+    ``__setattr__`` call per field."""
 
     execution_status: str
     trade_type: str

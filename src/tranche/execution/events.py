@@ -28,7 +28,15 @@ from tranche.core.outbox import OutboxEvent, SentEvent
 from tranche.execution import repository
 from tranche.execution.schemas import dumps
 
-__all__ = ["TYPE_ID_HEADER", "order_event", "sent_hook", "stamp_sent"]
+__all__ = [
+    "TYPE_ID_HEADER",
+    "order_event",
+    "order_events",
+    "order_headers",
+    "render_each",
+    "sent_hook",
+    "stamp_sent",
+]
 
 TYPE_ID_HEADER = "__TypeId__"
 #: orjson writes keys as given, without spaces: the field as it stands in a stored value.
@@ -37,13 +45,42 @@ _UNSENT = b'"sentTimestamp":null'
 log = get_logger(__name__)
 
 
+def order_headers(type_id: str) -> dict[str, str | bytes]:
+    return {TYPE_ID_HEADER: type_id, "content-type": "application/json"}
+
+
 def order_event(topic: str, type_id: str, dto: Mapping[str, Any]) -> OutboxEvent:
-    return OutboxEvent(
-        topic=topic,
-        key=str(dto["id"]),
-        value=dumps(dto),
-        headers={TYPE_ID_HEADER: type_id, "content-type": "application/json"},
-    )
+    return OutboxEvent(topic, str(dto["id"]), dumps(dto), order_headers(type_id))
+
+
+def order_events(
+    topic: str, headers: Mapping[str, str | bytes], dtos: Sequence[Mapping[str, Any]]
+) -> tuple[list[OutboxEvent], list[bytes]]:
+    """The events of a chunk's new executions (one headers mapping shared by all, as the
+    outbox only reads it) and each one's value, the DTO's JSON, for the answer to reuse."""
+    values = render_each(dtos)
+    events = [
+        OutboxEvent(topic, str(dto["id"]), value, headers)
+        for dto, value in zip(dtos, values, strict=True)
+    ]
+    return events, values
+
+
+#: Between two ExecutionDTOs in a rendered list. A quote inside a JSON string is always
+#: escaped (``\"``), so these bytes, with their raw quotes, occur nowhere else.
+_BETWEEN = b'},{"id":'
+
+
+def render_each(dtos: Sequence[Mapping[str, Any]]) -> list[bytes]:
+    """``[dumps(dto) for dto in dtos]``, from one ``dumps`` of the list cut at each DTO's
+    start: orjson's cost is mostly per call (about 7x a DTO's share of a list's)."""
+    if len(dtos) < 2:
+        return [dumps(dto) for dto in dtos]
+    parts = dumps(dtos)[1:-1].split(_BETWEEN)
+    if len(parts) != len(dtos):  # a DTO not of the expected shape: render one by one
+        return [dumps(dto) for dto in dtos]
+    first, *middle, last = parts
+    return [first + b"}", *(b'{"id":' + part + b"}" for part in middle), b'{"id":' + last]
 
 
 def stamp_sent(value: bytes, at: datetime) -> bytes:

@@ -95,7 +95,7 @@ def batch_response(outcome: BatchOutcome) -> Rendered:
                 "requestIndex": r.index,
                 "status": "SUCCESS" if r.ok else "FAILED",
                 "message": r.message,
-                "execution": r.dto,
+                "execution": r.execution_json(),
             }
             for r in outcome.results
         ],

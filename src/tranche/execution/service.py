@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 from tranche.core.clock import Clock, utc_now
@@ -105,9 +106,9 @@ class BatchOutcome:
 
     results: Sequence[ItemResult]
 
-    @property
-    def succeeded(self) -> int:
-        return sum(1 for r in self.results if r.ok)
+    @cached_property
+    def succeeded(self) -> int:  # read by status, message and the answer: counted once
+        return sum(1 for r in self.results if r.dto is not None)
 
     @property
     def failed(self) -> int:
