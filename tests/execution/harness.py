@@ -69,7 +69,9 @@ def make_settings(
         "kafka": KafkaSettings(bootstrap_servers=bootstrap, enable_idempotence=False),
         "orders_topic": topic,
         "outbox_poll_interval_ms": 100,
-        "publish_wait_ms": 2000,
+        # The wait ends at the broker's ack; a long bound keeps "the answer carries
+        # sentTimestamp" true on a loaded machine. Outage tests set a short one.
+        "publish_wait_ms": 30_000,
         "log_json": False,
     }
     values.update(overrides)
