@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from itertools import islice
 from typing import Any, Generic, Protocol, TypeVar, overload, runtime_checkable
 
 from sqlalchemy import ColumnElement, RowMapping, Select, and_, or_
@@ -183,6 +184,16 @@ class KeysetReader(Generic[T]):
 
     def position(self) -> list[Any] | None:
         return None if self._last is None else list(self._last)
+
+    async def ahead(self, n: int) -> list[T]:
+        """The next ``n`` items (fewer at the end), without reading them: the position stays.
+
+        For a writer that must record what the next chunk will hold before it runs (fetching
+        a page early changes nothing of what ``read`` returns).
+        """
+        while len(self._buffer) < n and not self._exhausted:
+            await self._fetch()
+        return [item for _key, item in islice(self._buffer, n)]
 
     async def close(self) -> None:
         self._buffer.clear()

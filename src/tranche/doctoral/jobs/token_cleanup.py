@@ -11,18 +11,20 @@ first attempt would have.
 Reader: keyset pages of ids (``id > last``), so the job's own deletes never
 shift a page. Writer: ``DELETE … WHERE id IN (…) AND <expiry> < runAt`` — the
 expiry is checked again, so a token renewed between read and write survives,
-and re-running a chunk after a crash deletes nothing twice.
+and re-running a chunk after a crash deletes nothing twice. The counts stay
+exact across a crash between userdb's and batchdb's commits
+(:class:`ExpiredTokens`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from tranche.batch.job import ChunkStep, ItemWriter, Job
+from tranche.batch.job import ChunkStep, Job
 from tranche.batch.listeners import BatchListener
 from tranche.batch.readers import KeysetReader
 from tranche.batch.uow import StepContext
@@ -31,7 +33,7 @@ from tranche.doctoral.jobs.common import JobSpec, StepPolicies, add_counts, run_
 from tranche.doctoral.models import utc_naive
 from tranche.doctoral.tables.userdb import password_reset_tokens, refresh_token
 
-__all__ = ["DESCRIPTION", "JOB_NAME", "build", "expired_reader", "token_deleter"]
+__all__ = ["DESCRIPTION", "JOB_NAME", "NEXT_CHUNK_KEY", "ExpiredTokens", "TokenCleanup", "build"]
 
 JOB_NAME = "tokenCleanupJob"
 DESCRIPTION = "Removes expired refresh tokens and password reset tokens from userdb"
@@ -41,17 +43,36 @@ DESCRIPTION = "Removes expired refresh tokens and password reset tokens from use
 #: the position stays the last id handed out, so a restart still resumes after the last
 #: committed chunk.
 READ_PAGE = 1000
+#: Step-context key: the ids the next chunk will delete, saved with each chunk's checkpoint.
+NEXT_CHUNK_KEY = "tokens.nextChunk"
 
 
-def expired_reader(
-    userdb: Database, table: sa.Table, expiry: sa.Column[Any], chunk_size: int
-) -> Callable[[StepContext], KeysetReader[int]]:
-    """Reader factory: ids of ``table``'s rows whose ``expiry`` is before the run instant."""
+class ExpiredTokens:
+    """The ids of ``table``'s rows expired before the run instant; recounts after a crash.
 
-    def make(ctx: StepContext) -> KeysetReader[int]:
-        cutoff = utc_naive(run_at(ctx))
-        query = sa.select(table.c.id).where(expiry < cutoff)
-        return KeysetReader(
+    userdb commits a chunk's DELETE before batchdb commits its checkpoint (no two-phase
+    commit), so a process that dies between the two has deleted tokens no checkpoint
+    counted, and the restart never sees them again (they are gone). Each checkpoint
+    therefore also saves the ids the *next* chunk will delete (:data:`NEXT_CHUNK_KEY`,
+    from the reader's read-ahead page, in the same statement): reopened after a crash,
+    the reader counts those of them that no longer exist — the dead chunk's deletes —
+    into the run's counts; those still there are read, deleted and counted as usual.
+    Exact unless something else deletes the same expired tokens in that chunk's window.
+    """
+
+    def __init__(
+        self,
+        userdb: Database,
+        table: sa.Table,
+        expiry: sa.Column[Any],
+        count_key: str,
+        chunk_size: int,
+        ctx: StepContext,
+    ) -> None:
+        self.userdb, self.table, self.count_key, self.ctx = userdb, table, count_key, ctx
+        self.chunk_size = chunk_size
+        query = sa.select(table.c.id).where(expiry < utc_naive(run_at(ctx)))
+        self.keyset = KeysetReader(
             userdb.engine,
             query,
             [table.c.id],
@@ -59,24 +80,66 @@ def expired_reader(
             map_row=lambda row: int(row["id"]),
         )
 
-    return make
+    async def open(self, position: Any | None) -> None:
+        await self.keyset.open(position)
+        pending = [int(i) for i in self.ctx.step_context.get(NEXT_CHUNK_KEY, [])]
+        if position is None or not pending:
+            return
+        query = sa.select(self.table.c.id).where(self.table.c.id.in_(pending))
+        async with self.userdb.engine.connect() as conn:
+            present = set((await conn.execute(query)).scalars())
+        add_counts(self.ctx, {self.count_key: len(set(pending) - present)})
+        self.ctx.step_context[NEXT_CHUNK_KEY] = []
+
+    async def read(self) -> int | None:
+        return await self.keyset.read()
+
+    def position(self) -> Any:
+        return self.keyset.position()
+
+    async def close(self) -> None:
+        await self.keyset.close()
+
+    async def remember_next_chunk(self) -> None:
+        """Put the next chunk's ids in the step context (saved with this chunk)."""
+        self.ctx.step_context[NEXT_CHUNK_KEY] = await self.keyset.ahead(self.chunk_size)
 
 
-def token_deleter(
-    userdb: Database, table: sa.Table, expiry: sa.Column[Any], count_key: str
-) -> ItemWriter[int]:
-    """Writer: delete the chunk's ids that are still expired; counts what was really deleted."""
+class TokenCleanup:
+    """Reader factory and writer of one cleanup step (the writer finds its step's reader)."""
 
-    async def write(ids: Sequence[int], ctx: StepContext) -> None:
+    def __init__(
+        self,
+        userdb: Database,
+        table: sa.Table,
+        expiry: sa.Column[Any],
+        count_key: str,
+        chunk_size: int,
+    ) -> None:
+        self.userdb, self.table, self.expiry = userdb, table, expiry
+        self.count_key, self.chunk_size = count_key, chunk_size
+        self._readers: dict[int, ExpiredTokens] = {}
+
+    def reader(self, ctx: StepContext) -> ExpiredTokens:
+        reader = ExpiredTokens(
+            self.userdb, self.table, self.expiry, self.count_key, self.chunk_size, ctx
+        )
+        # One entry per running step execution; a later run of the step replaces it.
+        self._readers = {ctx.step_execution.id: reader}
+        return reader
+
+    async def write(self, ids: Sequence[int], ctx: StepContext) -> None:
+        """Delete the chunk's ids that are still expired; count what was really deleted."""
         cutoff = utc_naive(run_at(ctx))
-        session = await ctx.session(userdb.engine)
+        session = await ctx.session(self.userdb.engine)
         result = await session.execute(
-            sa.delete(table).where(table.c.id.in_(list(ids)), expiry < cutoff)
+            sa.delete(self.table).where(self.table.c.id.in_(list(ids)), self.expiry < cutoff)
         )
         # rowcount is the number of rows deleted on every driver we support.
-        add_counts(ctx, {count_key: int(getattr(result, "rowcount", 0) or 0)})
-
-    return write
+        add_counts(ctx, {self.count_key: int(getattr(result, "rowcount", 0) or 0)})
+        reader = self._readers.get(ctx.step_execution.id)
+        if reader is not None:
+            await reader.remember_next_chunk()
 
 
 def build(
@@ -89,33 +152,35 @@ def build(
     rules = policies or StepPolicies(skip_limit=10)
     steps = [
         ChunkStep(
-            "cleanupRefreshTokensStep",
-            reader=expired_reader(userdb, refresh_token, refresh_token.c.expiry_date, chunk_size),
-            writer=token_deleter(
-                userdb, refresh_token, refresh_token.c.expiry_date, "refreshTokensDeleted"
-            ),
+            name,
+            reader=cleanup.reader,
+            writer=cleanup.write,
             chunk_size=chunk_size,
             retry=rules.retry,
             skip=rules.skip,
-        ),
-        ChunkStep(
-            "cleanupPasswordResetTokensStep",
-            reader=expired_reader(
-                userdb,
-                password_reset_tokens,
-                password_reset_tokens.c.expiration_date,
-                chunk_size,
+        )
+        for name, cleanup in (
+            (
+                "cleanupRefreshTokensStep",
+                TokenCleanup(
+                    userdb,
+                    refresh_token,
+                    refresh_token.c.expiry_date,
+                    "refreshTokensDeleted",
+                    chunk_size,
+                ),
             ),
-            writer=token_deleter(
-                userdb,
-                password_reset_tokens,
-                password_reset_tokens.c.expiration_date,
-                "passwordResetTokensDeleted",
+            (
+                "cleanupPasswordResetTokensStep",
+                TokenCleanup(
+                    userdb,
+                    password_reset_tokens,
+                    password_reset_tokens.c.expiration_date,
+                    "passwordResetTokensDeleted",
+                    chunk_size,
+                ),
             ),
-            chunk_size=chunk_size,
-            retry=rules.retry,
-            skip=rules.skip,
-        ),
+        )
     ]
 
     async def estimate(at: datetime) -> int:
