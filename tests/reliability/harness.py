@@ -106,6 +106,7 @@ async def execution_replicas(
 ) -> AsyncIterator[list[Served]]:
     """``n`` ``tranche serve execution`` processes on the database ``url`` (migrated here)."""
     await upgrade("execution", url)
+    await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
     env = {
         "EXECUTION_DATABASE_URL": url,
         "EXECUTION_ORDERS_TOPIC": topic,

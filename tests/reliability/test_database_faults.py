@@ -61,8 +61,10 @@ async def service(tmp_path: Path, broker: EmbeddedBroker) -> AsyncIterator[Harne
                 yield harness
 
 
-async def _kill_backends(database: str, stop: asyncio.Event, killed: list[int]) -> None:
-    """Terminate one backend of ``database`` (picked at random) every 50 ms until ``stop``:
+async def _kill_backends(
+    database: str, stop: asyncio.Event, killed: list[int], every_s: float = 0.05
+) -> None:
+    """Terminate one backend of ``database`` (picked at random) every ``every_s`` until ``stop``:
     some statements die mid-flight, others commit, as in a failover or an operator's
     ``pg_terminate_backend``."""
     admin = await asyncpg.connect(PG_ADMIN)
@@ -76,7 +78,7 @@ async def _kill_backends(database: str, stop: asyncio.Event, killed: list[int]) 
             )
             killed.append(sum(1 for r in rows if r["ok"]))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.05)
+                await asyncio.wait_for(stop.wait(), every_s)
     finally:
         await admin.close()
 
