@@ -9,6 +9,7 @@ header, nothing else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -21,10 +22,19 @@ import asyncpg
 from tests.execution.factories import item
 from tests.execution.harness import encode
 from tests.fixtures.processes import Served, serve
+from tests.fixtures.servers import PG_ADMIN
 from tests.fixtures.waiting import consume, eventually
 from tranche.core.migrations import upgrade
 
-__all__ = ["Delivery", "Load", "delivered", "execution_replicas", "plain_dsn", "post_load"]
+__all__ = [
+    "Delivery",
+    "Load",
+    "delivered",
+    "execution_replicas",
+    "kill_backends",
+    "plain_dsn",
+    "post_load",
+]
 
 JSON = {"content-type": "application/json"}
 
@@ -94,6 +104,28 @@ async def delivered(dsn: str, bootstrap: str, topic: str, timeout_s: float = 300
         missing=len(ids - set(seen)),
         unknown=len(set(seen) - ids),
     )
+
+
+async def kill_backends(
+    database: str, stop: asyncio.Event, killed: list[int], every_s: float = 0.05
+) -> None:
+    """Terminate one backend of ``database`` (picked at random) every ``every_s`` until ``stop``:
+    some statements die mid-flight, others commit, as in a failover or an operator's
+    ``pg_terminate_backend``."""
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        while not stop.is_set():
+            rows = await admin.fetch(
+                "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity "
+                "WHERE pid = (SELECT pid FROM pg_stat_activity WHERE datname = $1 "
+                "AND pid <> pg_backend_pid() ORDER BY random() LIMIT 1)",
+                database,
+            )
+            killed.append(sum(1 for r in rows if r["ok"]))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
+    finally:
+        await admin.close()
 
 
 def plain_dsn(url: str) -> str:

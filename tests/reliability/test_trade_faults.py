@@ -15,7 +15,7 @@ import pytest
 
 from tests.fixtures.logs import plain_tracebacks
 from tests.fixtures.servers import postgres_databases
-from tests.reliability.test_database_faults import _kill_backends
+from tests.reliability.harness import kill_backends
 from tests.trade.factories import create_orders
 from tests.trade.peers import peers
 from tranche.core.broker import EmbeddedBroker
@@ -50,7 +50,7 @@ async def _under_fire(broker: EmbeddedBroker, tmp_path: Path, orders: int, group
                 dsn = trade_url.replace("+asyncpg", "")
                 made = await create_orders(p.trade, orders)
                 stop, killed = asyncio.Event(), []
-                killer = asyncio.create_task(_kill_backends(trade_db, stop, killed, 0.25))
+                killer = asyncio.create_task(kill_backends(trade_db, stop, killed, 0.25))
                 statuses: Counter[int] = Counter()
                 try:
                     for start in range(0, orders, group):
