@@ -17,21 +17,20 @@ chunks committed, never a part of one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 
 from tests.execution.factories import item
 from tests.execution.harness import Harness, running
 from tests.fixtures.logs import plain_tracebacks
-from tests.fixtures.servers import PG_ADMIN, postgres_databases
+from tests.fixtures.servers import postgres_databases
 from tests.fixtures.waiting import eventually
+from tests.reliability.harness import kill_backends
 from tranche.core.broker import EmbeddedBroker
 from tranche.core.outbox import outbox_table
 from tranche.execution.models import execution_table as t
@@ -61,26 +60,6 @@ async def service(tmp_path: Path, broker: EmbeddedBroker) -> AsyncIterator[Harne
                 yield harness
 
 
-async def _kill_backends(database: str, stop: asyncio.Event, killed: list[int]) -> None:
-    """Terminate one backend of ``database`` (picked at random) every 50 ms until ``stop``:
-    some statements die mid-flight, others commit, as in a failover or an operator's
-    ``pg_terminate_backend``."""
-    admin = await asyncpg.connect(PG_ADMIN)
-    try:
-        while not stop.is_set():
-            rows = await admin.fetch(
-                "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity "
-                "WHERE pid = (SELECT pid FROM pg_stat_activity WHERE datname = $1 "
-                "AND pid <> pg_backend_pid() ORDER BY random() LIMIT 1)",
-                database,
-            )
-            killed.append(sum(1 for r in rows if r["ok"]))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.05)
-    finally:
-        await admin.close()
-
-
 @dataclass
 class Fire:
     statuses: Counter[int] = field(default_factory=Counter)
@@ -94,7 +73,7 @@ class Fire:
 async def _batches_under_fire(app: Harness, batches: int, size: int) -> Fire:
     database = app.url.rsplit("/", 1)[1]
     stop, killed = asyncio.Event(), []
-    killer = asyncio.create_task(_kill_backends(database, stop, killed))
+    killer = asyncio.create_task(kill_backends(database, stop, killed))
     fire = Fire()
     try:
         for b in range(1, batches + 1):
