@@ -18,10 +18,15 @@ stamp=.venv/.tranche-lock-hash
 want="$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
-  .venv/bin/uv pip sync --quiet --python .venv/bin/python --require-hashes requirements.lock
+  # --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on the CI machines) Python
+  # never caches .pyc files, and every `tranche` process would compile its imports
+  # again (12.5 s instead of 5 s to start the CLI here).
+  .venv/bin/uv pip sync --quiet --compile-bytecode --python .venv/bin/python --require-hashes requirements.lock
   .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
   echo "$want" > "$stamp"
 fi
+# Our own modules too, for the same reason; only changed files are compiled again.
+.venv/bin/python -m compileall -q -j 0 src >/dev/null
 
 # Debian tools the tests need: binary -> package. Installed only when the binary is
 # absent. Without apt (or without the rights to use it) this warns and goes on: the

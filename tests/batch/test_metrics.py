@@ -37,5 +37,5 @@ async def test_metrics_listener_counts_executions_items_and_status(engine: Async
     assert value("batch_job_duration_seconds_count", job="metricJob", status="COMPLETED") == 1
     assert (value("batch_job_last_success_timestamp_seconds", job="metricJob") or 0) > 0
     assert seen_active == [1.0, 1.0]
-    await eventually(lambda: value("batch_jobs_active"), 5, "no job active", until=0)
+    await eventually(lambda: value("batch_jobs_active"), 30, "no job active", until=0)
     assert value("batch_jobs_active") == 0

@@ -105,7 +105,7 @@ async def test_a_duplicate_waits_for_the_first_then_replays(db: Database, clock:
     try:
         waiting = asyncio.create_task(s.claim(SCOPE, "k3", fp))
         # A second attempt to insert the key: the duplicate found it in progress and waits.
-        await eventually(lambda: len(inserts) >= 2, 5, "the duplicate to wait")
+        await eventually(lambda: len(inserts) >= 2, 30, "the duplicate to wait")
     finally:
         sa.event.remove(engine, "before_cursor_execute", seen)
     assert not waiting.done()

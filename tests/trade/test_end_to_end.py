@@ -141,7 +141,7 @@ async def test_a_fill_at_the_execution_service_reaches_the_trade_execution(wired
         got: dict[str, Any] = (await wired.trade.get(f"/api/v1/executions/{sent['id']}")).json()
         return got if got["quantityFilled"] != "0.00" else None
 
-    ours: dict[str, Any] = await eventually(filled, 10, "the fill to reach the trade service")
+    ours: dict[str, Any] = await eventually(filled, 60, "the fill to reach the trade service")
     assert (ours["executionStatus"]["abbreviation"], ours["quantityFilled"]) == ("PART", "120.00")
     assert ours["averagePrice"] == "10.50"
     assert ours["version"] == sent["version"] + 1
