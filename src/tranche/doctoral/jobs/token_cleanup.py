@@ -11,7 +11,8 @@ first attempt would have.
 Reader: keyset pages of ids (``id > last``), so the job's own deletes never
 shift a page. Writer: ``DELETE … WHERE id IN (…) AND <expiry> < runAt`` — the
 expiry is checked again, so a token renewed between read and write survives,
-and re-running a chunk after a crash deletes nothing twice.
+and re-running a chunk after a crash deletes nothing twice (and counts the chunk's ids
+that are gone, so the count stays what was deleted).
 """
 
 from __future__ import annotations
@@ -74,7 +75,15 @@ def token_deleter(
             sa.delete(table).where(table.c.id.in_(list(ids)), expiry < cutoff)
         )
         # rowcount is the number of rows deleted on every driver we support.
-        add_counts(ctx, {count_key: int(getattr(result, "rowcount", 0) or 0)})
+        deleted = int(getattr(result, "rowcount", 0) or 0)
+        if deleted < len(ids):
+            # A re-run of a chunk whose userdb commit landed but whose checkpoint did not
+            # (a connection killed in between) deletes nothing: those ids are gone, and
+            # were this run's. Count what is gone, so the total stays what was deleted;
+            # a token renewed since it was read is still there and is not counted.
+            kept = await session.execute(sa.select(table.c.id).where(table.c.id.in_(list(ids))))
+            deleted = len(ids) - len(kept.all())
+        add_counts(ctx, {count_key: deleted})
 
     return write
 
