@@ -11,15 +11,21 @@ restarting it completes, and every item was handled once: each expired token del
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
+from tests.doctoral.factories import admin_token
 from tests.doctoral.harness import Databases
 from tests.fixtures.servers import MARIADB_HOST, MARIADB_PORT
+from tests.fixtures.smtp import Inbox
 from tests.fixtures.tcp_proxy import TcpProxy, tcp_proxy
 from tests.reliability.doctoral_world import (
     RUN,
@@ -40,11 +46,18 @@ from tranche.batch import (
     StepContext,
     StepExecution,
 )
+from tranche.core.broker import free_port
+from tranche.core.outbox import outbox_table
+from tranche.core.settings import KafkaSettings
+from tranche.doctoral.app import create_app
 from tranche.doctoral.jobs.common import COUNTS_KEY
+from tranche.doctoral.mail import MailError
+from tranche.doctoral.models import audit_log
 from tranche.doctoral.runtime import Runtime
 
 TOKENS = "tokenCleanupJob"
 ALERTS = "dureeDoctoratAlertJob"
+ADMIN = "exploitation@univ-exemple.fr"
 
 
 @pytest.fixture
@@ -219,3 +232,72 @@ async def test_mariadb_unreachable_then_back(world: Databases) -> None:
             )
         finally:
             await runtime.close()
+
+
+# ---------------------------------------------------------------- SMTP down
+
+
+async def test_failure_mail_with_smtp_down_is_recorded_not_lost(
+    sqlite_databases: Databases, tmp_path: Path
+) -> None:
+    """A failed run's mail cannot be sent: the failure event (through Kafka) is still
+    queued for every admin, and the unsent mail is an audit row naming who missed it."""
+    dead = free_port()  # nothing listens there: the mail server is down
+    runtime = build(
+        sqlite_databases,
+        user_db_url=f"sqlite+aiosqlite:///{tmp_path / 'empty-userdb.db'}",  # job fails
+        admin_emails=[ADMIN],
+        smtp_host="127.0.0.1",
+        smtp_port=dead,
+        mail_from="batch@univ-exemple.fr",
+    )
+    try:
+        execution = await runtime.launcher.wait(await runtime.start(TOKENS, "pytest", at=RUN))
+        assert execution.status is BatchStatus.FAILED
+        async with runtime.sources.batchdb.sessions() as s:
+            payloads = (await s.execute(sa.select(outbox_table.c.payload))).scalars().all()
+            audit = (
+                await s.execute(
+                    sa.select(audit_log).where(audit_log.c.event_action == "FAILURE_MAIL")
+                )
+            ).all()
+        events = [json.loads(p) for p in payloads]
+        assert [e["destinataire"] for e in events] == [ADMIN]
+        assert events[0]["donnees"]["executionId"] == execution.id
+        [row] = audit
+        assert row.status == "FAILED" and row.execution_id == execution.id
+        assert ADMIN in row.details and "connect" in row.details.lower()
+        with pytest.raises(MailError):
+            await runtime.mailer.health()  # what /actuator/health shows as DEGRADED
+    finally:
+        await runtime.close()
+
+
+@pytest.mark.kafka
+async def test_health_says_degraded_not_down_while_smtp_is_down(
+    sqlite_databases: Databases, kafka_bootstrap: str, smtp_server: Inbox
+) -> None:
+    """SMTP is not essential: /actuator/health and readiness stay UP (200) with the mail
+    component DEGRADED and its error (for admins); with the server up it is UP."""
+    headers = {"Authorization": f"Bearer {admin_token()}"}
+    seen: dict[str, Any] = {}
+    for name, port in (("down", free_port()), ("up", smtp_server.port)):
+        settings = sqlite_databases.settings(
+            batch=BatchSettings(scheduler_enabled=False),
+            kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap, enable_idempotence=False),
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+        )
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://batch") as c:
+                health = await c.get("/actuator/health", headers=headers)
+                ready = await c.get("/actuator/health/readiness")
+        assert (health.status_code, ready.status_code) == (200, 200), health.text
+        assert health.json()["status"] == "UP" and ready.json()["status"] == "UP"
+        seen[name] = health.json()["components"]["mail"]
+    assert seen["down"]["status"] == "DEGRADED"
+    assert "refused" in seen["down"]["details"]["error"].lower() or "connect" in str(seen)
+    assert seen["up"]["status"] == "UP"
+    print(f"FIGURE doctoral smtp down: health 200 UP, mail {seen['down']['status']}")

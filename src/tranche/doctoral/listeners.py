@@ -28,7 +28,7 @@ from tranche.core.outbox import OutboxEvent, enqueue_many
 from tranche.doctoral.audit import AuditEvent, AuditEventType, AuditLog
 from tranche.doctoral.history import record_run
 from tranche.doctoral.jobs.common import RUN_AT, Estimate, counts_of
-from tranche.doctoral.mail import Mailer, admin_emails
+from tranche.doctoral.mail import Mailer, MailError, admin_emails
 from tranche.doctoral.metrics import DoctoralMetrics
 from tranche.doctoral.notifications import (
     Priorite,
@@ -146,6 +146,7 @@ class FailureNotifier(BatchListener):
     topic: str
     configured_admins: list[str]
     mailer: Mailer
+    audit: AuditLog | None = None
 
     async def after_job(self, execution: JobExecution) -> None:
         if execution.status is not BatchStatus.FAILED:
@@ -180,7 +181,34 @@ class FailureNotifier(BatchListener):
             await persist(enqueue, "failure_events")
         except Exception as exc:
             log.error("job_failure_event_lost", job=execution.job_name, error=str(exc)[:300])
-        await self.mailer.send(admins, notes[0].sujet, notes[0].message_texte)
+        if not self.mailer.enabled:
+            log.info("mail_skipped", reason="no SMTP host")
+            return
+        try:
+            await self.mailer.deliver(admins, notes[0].sujet, notes[0].message_texte)
+        except MailError as exc:
+            # SMTP down: the event above still reaches the admins through Kafka once the
+            # broker has it; the undelivered mail is recorded where admins look (the audit
+            # log, GET /api/batch/audit), not only in a log line.
+            await self._record_unsent(execution, admins, str(exc))
+
+    async def _record_unsent(self, execution: JobExecution, admins: list[str], error: str) -> None:
+        audit = self.audit
+        if audit is None:
+            return
+        event = AuditEvent(
+            AuditEventType.JOB_EXECUTION,
+            "FAILURE_MAIL",
+            "FAILED",
+            job_name=execution.job_name,
+            execution_id=execution.id,
+            user_id="system",
+            details=f"failure mail not sent to {', '.join(admins)}: {error}"[:2000],
+        )
+        try:
+            await persist(lambda: audit.record(event), "audit")
+        except Exception as exc:
+            log.error("failure_mail_unrecorded", job=execution.job_name, error=str(exc)[:300])
 
 
 def french_action(execution: JobExecution) -> str:
