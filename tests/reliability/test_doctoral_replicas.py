@@ -121,7 +121,7 @@ async def test_each_scheduled_occurrence_runs_once_across_two_replicas(
         owners = Counter(r.owner.rsplit(":", 1)[0] for r in fired)  # host:pid of the replica
         pids = {f"{p.pid}" for p in processes}
         assert {o.rsplit(":", 1)[-1] for o in owners} <= pids, owners
-        started = sorted(owners.values(), reverse=True) + [0]
+        started = [*sorted(owners.values(), reverse=True), 0]
         print(
             f"FIGURE doctoral two replicas: {len(executions)} scheduled occurrences, each run "
             f"once (fired by one replica: {started[0]}, by the other: {started[1]}), 0 twice, "
