@@ -150,9 +150,15 @@ class ExecutionControl:
                         "batch.lock.lost", job=self.execution.job_name, execution=self.execution.id
                     )
                     return
-            except Exception:
+            except Exception as exc:
                 # A database blip: the next beat or chunk retries; staleness takes minutes.
-                log.warning("batch.heartbeat.failed", execution=self.execution.id, exc_info=True)
+                # One line per beat, no traceback: a database down for minutes is logged
+                # by every beat, and its cause is the same each time.
+                log.warning(
+                    "batch.heartbeat.failed",
+                    execution=self.execution.id,
+                    error=f"{type(exc).__name__}: {exc}"[:300],
+                )
 
     @contextlib.asynccontextmanager
     async def heartbeating(self, interval: float) -> AsyncIterator[None]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import traceback
 from collections.abc import Sequence
+from functools import partial
 
 from sqlalchemy.exc import DBAPIError
 
@@ -28,7 +29,7 @@ from tranche.batch.listeners import BatchListener, ListenerChain
 from tranche.batch.model import BatchStatus, ExitStatus, JobExecution, StepExecution
 from tranche.batch.repository import JobRepository
 from tranche.batch.tasklet import TaskletExecutor
-from tranche.batch.transient import is_transient_db_error
+from tranche.batch.transient import is_transient_db_error, persist
 from tranche.batch.uow import StepContext
 from tranche.core.logging import get_logger
 
@@ -45,6 +46,9 @@ _DETAIL_MAX = 20_000
 
 def _cause(exc: BaseException) -> str:
     """The error's own words, without SQLAlchemy's statement, parameters and help link."""
+    if isinstance(exc, BaseExceptionGroup):
+        # "unhandled errors in a TaskGroup" says nothing: the first error inside does.
+        return _cause(exc.exceptions[0])
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         inner = exc.orig
         text = " ".join(str(inner).split())
@@ -57,6 +61,8 @@ def _cause(exc: BaseException) -> str:
 
 def what_to_do(exc: BaseException) -> str:
     """One sentence for the operator, from the kind of failure."""
+    if isinstance(exc, BaseExceptionGroup) and not is_transient_db_error(exc):
+        return what_to_do(exc.exceptions[0])
     if isinstance(exc, SkipLimitExceededError):
         return (
             "too many items were refused: look at the skipped items in the logs, correct "
@@ -119,7 +125,10 @@ class JobRunner:
         cancelled: asyncio.CancelledError | None = None
         async with control.heartbeating(self.heartbeat_interval):
             try:
-                if await self.repository.mark_started(execution) is BatchStatus.STOPPING:
+                started = await persist(
+                    lambda: self.repository.mark_started(execution), "mark_started"
+                )
+                if started is BatchStatus.STOPPING:
                     self._end(execution, BatchStatus.STOPPED, ExitStatus.STOPPED)
                 else:
                     log.info("batch.job.started", job=job.name, execution=execution.id)
@@ -134,7 +143,7 @@ class JobRunner:
                 self._end(execution, BatchStatus.FAILED, ExitStatus.FAILED, describe_failure(exc))
             execution.end_time = clock()
             await listeners.after_job(execution)
-            await self.repository.finish(execution)
+            await persist(lambda: self.repository.finish(execution), "finish")
         log.info(
             "batch.job.finished",
             job=job.name,
@@ -147,6 +156,11 @@ class JobRunner:
             raise cancelled
         return execution
 
+    async def _save_step(self, execution: JobExecution, step_execution: StepExecution) -> None:
+        async with self.repository.engine.begin() as conn:
+            await self.repository.update_step_execution(conn, step_execution)
+            await self.repository.save_job_context(conn, execution)
+
     @staticmethod
     def _end(
         execution: JobExecution, status: BatchStatus, exit_status: ExitStatus, message: str = ""
@@ -158,12 +172,15 @@ class JobRunner:
         self, job: Job, execution: JobExecution, control: ExecutionControl, listeners: ListenerChain
     ) -> None:
         for step in job.steps:
-            if control.stop_requested() or await control.refresh_stop_flag():
+            if control.stop_requested() or await persist(control.refresh_stop_flag, "stop_flag"):
                 self._end(execution, BatchStatus.STOPPED, ExitStatus.STOPPED)
                 return
             if control.lock_lost:
                 raise LockLostError(f"execution {execution.id} lost its job lock")
-            previous = await self.repository.last_step_execution(execution.instance.id, step.name)
+            previous = await persist(
+                partial(self.repository.last_step_execution, execution.instance.id, step.name),
+                "last_step_execution",
+            )
             if (
                 previous is not None
                 and previous.status is BatchStatus.COMPLETED
@@ -173,8 +190,9 @@ class JobRunner:
                 continue
             resumes = previous is not None and previous.status is not BatchStatus.COMPLETED
             context = previous.context.copy() if previous and resumes else ExecutionContext()
-            step_execution = await self.repository.create_step_execution(
-                execution, step.name, context
+            step_execution = await persist(
+                partial(self.repository.create_step_execution, execution, step.name, context),
+                "create_step_execution",
             )
             await self._step(step, execution, step_execution, control, listeners + step.listeners)
             if step_execution.status is BatchStatus.STOPPED:
@@ -235,8 +253,6 @@ class JobRunner:
                 )
         step_execution.end_time = self.repository.clock()
         await listeners.after_step(step_execution)
-        async with self.repository.engine.begin() as conn:
-            await self.repository.update_step_execution(conn, step_execution)
-            await self.repository.save_job_context(conn, execution)
+        await persist(lambda: self._save_step(execution, step_execution), "end_step")
         if cancelled is not None:
             raise cancelled

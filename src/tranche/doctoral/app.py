@@ -110,7 +110,12 @@ def create_app(settings: DoctoralSettings, clock: Clock = utc_now) -> FastAPI:
         relay = Relay(
             runtime.sources.batchdb, settings.kafka, settings.outbox, registry, name="doctoral"
         )
-        health.add("kafka", relay.health)
+        # Non-essential outages degrade, never DOWN (docs/reliability.md, "Doctoral
+        # faults"): events wait in the outbox, mails are recorded as not delivered, and a
+        # restarted pod would bring neither the broker nor the mail server back.
+        health.add("kafka", relay.health, groups=("kafka", "readiness"), degrades=True)
+        if runtime.mailer.enabled:
+            health.add("mail", runtime.mailer.health, groups=("mail", "readiness"), degrades=True)
         await relay.start()
         await runtime.recover()
         gauges = asyncio.create_task(runtime.refresh_metrics_forever(), name="doctoral:metrics")

@@ -21,14 +21,14 @@ from tranche.batch import FAILURE_DETAIL, SkipLimitExceededError
 from tranche.batch.listeners import BatchListener
 from tranche.batch.model import BatchStatus, JobExecution
 from tranche.batch.operations import CRASHED
-from tranche.batch.transient import is_transient_db_error
+from tranche.batch.transient import is_transient_db_error, persist
 from tranche.core.db import Database
 from tranche.core.logging import get_logger
 from tranche.core.outbox import OutboxEvent, enqueue_many
 from tranche.doctoral.audit import AuditEvent, AuditEventType, AuditLog
 from tranche.doctoral.history import record_run
 from tranche.doctoral.jobs.common import RUN_AT, Estimate, counts_of
-from tranche.doctoral.mail import Mailer, admin_emails
+from tranche.doctoral.mail import Mailer, MailError, admin_emails
 from tranche.doctoral.metrics import DoctoralMetrics
 from tranche.doctoral.notifications import (
     Priorite,
@@ -122,19 +122,21 @@ class RunRecorder(BatchListener):
         )
         fresh = {k: v - carried.get(k, 0) for k, v in counts.items()}
         self.metrics.finished(execution, {k: v for k, v in fresh.items() if v > 0})
-        await record_run(self.batchdb, execution, counts, _triggered_by(execution))
+        # batchdb may be restarting right now (it may be why the run failed): the history
+        # and audit rows wait for it like the engine's own end-of-run write does.
+        who = _triggered_by(execution)
+        await persist(lambda: record_run(self.batchdb, execution, counts, who), "history")
         details = ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "no items"
-        await self.audit.record(
-            AuditEvent(
-                AuditEventType.JOB_EXECUTION,
-                "RUN",
-                execution.status.value,
-                job_name=execution.job_name,
-                execution_id=execution.id,
-                user_id=_triggered_by(execution),
-                details=f"{details}; exit: {execution.exit_status.exit_code}",
-            )
+        event = AuditEvent(
+            AuditEventType.JOB_EXECUTION,
+            "RUN",
+            execution.status.value,
+            job_name=execution.job_name,
+            execution_id=execution.id,
+            user_id=who,
+            details=f"{details}; exit: {execution.exit_status.exit_code}",
         )
+        await persist(lambda: self.audit.record(event), "audit")
 
 
 @dataclass
@@ -144,6 +146,7 @@ class FailureNotifier(BatchListener):
     topic: str
     configured_admins: list[str]
     mailer: Mailer
+    audit: AuditLog | None = None
 
     async def after_job(self, execution: JobExecution) -> None:
         if execution.status is not BatchStatus.FAILED:
@@ -168,15 +171,44 @@ class FailureNotifier(BatchListener):
         if not notes:
             log.error("job_failure_unnotified", job=execution.job_name, reason="no admin email")
             return
-        try:
+        events = [OutboxEvent(self.topic, execution.job_name, n.to_json()) for n in notes]
+
+        async def enqueue() -> None:
             async with self.batchdb.transaction() as session:
-                await enqueue_many(
-                    session,
-                    [OutboxEvent(self.topic, execution.job_name, n.to_json()) for n in notes],
-                )
+                await enqueue_many(session, events)
+
+        try:
+            await persist(enqueue, "failure_events")
         except Exception as exc:
             log.error("job_failure_event_lost", job=execution.job_name, error=str(exc)[:300])
-        await self.mailer.send(admins, notes[0].sujet, notes[0].message_texte)
+        if not self.mailer.enabled:
+            log.info("mail_skipped", reason="no SMTP host")
+            return
+        try:
+            await self.mailer.deliver(admins, notes[0].sujet, notes[0].message_texte)
+        except MailError as exc:
+            # SMTP down: the event above still reaches the admins through Kafka once the
+            # broker has it; the undelivered mail is recorded where admins look (the audit
+            # log, GET /api/batch/audit), not only in a log line.
+            await self._record_unsent(execution, admins, str(exc))
+
+    async def _record_unsent(self, execution: JobExecution, admins: list[str], error: str) -> None:
+        audit = self.audit
+        if audit is None:
+            return
+        event = AuditEvent(
+            AuditEventType.JOB_EXECUTION,
+            "FAILURE_MAIL",
+            "FAILED",
+            job_name=execution.job_name,
+            execution_id=execution.id,
+            user_id="system",
+            details=f"failure mail not sent to {', '.join(admins)}: {error}"[:2000],
+        )
+        try:
+            await persist(lambda: audit.record(event), "audit")
+        except Exception as exc:
+            log.error("failure_mail_unrecorded", job=execution.job_name, error=str(exc)[:300])
 
 
 def french_action(execution: JobExecution) -> str:

@@ -7,8 +7,10 @@ list is all there is, which is why it exists.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from email.message import EmailMessage
+from typing import Any
 
 import aiosmtplib
 import sqlalchemy as sa
@@ -20,6 +22,16 @@ from tranche.doctoral.settings import DoctoralSettings
 from tranche.doctoral.tables.userdb import roles, user_roles, users
 
 __all__ = ["Attachment", "MailError", "Mailer", "admin_emails"]
+
+#: The health check talks to the SMTP server at most this often (probes come every few
+#: seconds; a mail server need not greet each of them).
+HEALTH_PROBE_INTERVAL_S = 30.0
+_UNREACHABLE = (
+    OSError,
+    aiosmtplib.SMTPConnectError,
+    aiosmtplib.SMTPServerDisconnected,
+    aiosmtplib.SMTPTimeoutError,
+)
 
 log = get_logger(__name__)
 
@@ -59,10 +71,37 @@ class Mailer:
 
     def __init__(self, settings: DoctoralSettings) -> None:
         self.settings = settings
+        self._probed_at: float | None = None
+        self._probe_error: str | None = None
 
     @property
     def enabled(self) -> bool:
         return self.settings.smtp_host is not None
+
+    async def health(self) -> dict[str, Any]:
+        """Health check: the server answers its greeting (connect, EHLO, QUIT), or raises.
+
+        Registered as a *degrading* component: with SMTP down the jobs still run and
+        record every undelivered mail (``report_deliveries``, the failure event through
+        Kafka), so the service is not DOWN. The outcome is kept for
+        :data:`HEALTH_PROBE_INTERVAL_S`; a delivery that could not reach the server
+        counts as a failed probe.
+        """
+        s = self.settings
+        now = time.monotonic()
+        if self._probed_at is None or now - self._probed_at >= HEALTH_PROBE_INTERVAL_S:
+            self._probed_at, self._probe_error = now, None
+            client = aiosmtplib.SMTP(
+                hostname=s.smtp_host, port=s.smtp_port, use_tls=s.smtp_tls, timeout=3.0
+            )
+            try:
+                await client.connect()
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                self._probe_error = f"{type(exc).__name__}: {exc}"[:300]
+        if self._probe_error is not None:
+            raise MailError(self._probe_error)
+        return {"host": s.smtp_host, "port": s.smtp_port}
 
     async def send(self, to: Sequence[str], subject: str, body: str) -> bool:
         """True when the server accepted the message; failures are logged, never raised."""
@@ -115,5 +154,8 @@ class Mailer:
         except (aiosmtplib.SMTPException, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
             log.error("mail_failed", to=list(to), error=error[:300])
+            if isinstance(exc, _UNREACHABLE):  # a refused address says nothing of the server
+                self._probed_at, self._probe_error = time.monotonic(), error[:300]
             raise MailError(error) from exc
+        self._probed_at, self._probe_error = time.monotonic(), None
         log.info("mail_sent", to=list(to), subject=subject)

@@ -146,7 +146,7 @@ class Runtime:
                 ProgressEstimator({s.name: s.estimate for s in specs}),
                 JobMetrics(registry),
                 RunRecorder(sources.batchdb, audit, metrics),
-                FailureNotifier(sources.batchdb, sources.userdb, topic, admins, mailer),
+                FailureNotifier(sources.batchdb, sources.userdb, topic, admins, mailer, audit),
                 *listeners,
             ],
         )

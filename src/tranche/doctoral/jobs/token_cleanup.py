@@ -12,8 +12,9 @@ Reader: keyset pages of ids (``id > last``), so the job's own deletes never
 shift a page. Writer: ``DELETE … WHERE id IN (…) AND <expiry> < runAt`` — the
 expiry is checked again, so a token renewed between read and write survives,
 and re-running a chunk after a crash deletes nothing twice. The counts stay
-exact across a crash between userdb's and batchdb's commits
-(:class:`ExpiredTokens`).
+exact across a crash between userdb's and batchdb's commits: a restart counts the
+saved next chunk's ids that are gone (:class:`ExpiredTokens`), and a chunk retried in
+the same run counts its ids that are gone (:meth:`TokenCleanup.write`).
 """
 
 from __future__ import annotations
@@ -136,7 +137,17 @@ class TokenCleanup:
             sa.delete(self.table).where(self.table.c.id.in_(list(ids)), self.expiry < cutoff)
         )
         # rowcount is the number of rows deleted on every driver we support.
-        add_counts(ctx, {self.count_key: int(getattr(result, "rowcount", 0) or 0)})
+        deleted = int(getattr(result, "rowcount", 0) or 0)
+        if deleted < len(ids):
+            # A retry of a chunk whose userdb commit landed but whose checkpoint did not
+            # (a connection killed in between) deletes nothing: those ids are gone, and
+            # were this run's. Count what is gone, so the total stays what was deleted;
+            # a token renewed since it was read is still there and is not counted.
+            kept = await session.execute(
+                sa.select(self.table.c.id).where(self.table.c.id.in_(list(ids)))
+            )
+            deleted = len(ids) - len(kept.all())
+        add_counts(ctx, {self.count_key: deleted})
         reader = self._readers.get(ctx.step_execution.id)
         if reader is not None:
             await reader.remember_next_chunk()
