@@ -225,8 +225,14 @@ class Runtime:
             log.warning("metrics_refresh_failed", error=f"{type(exc).__name__}: {exc}"[:300])
 
     async def refresh_metrics_forever(self, interval_s: float = 15.0) -> None:
+        task = asyncio.current_task()
         while True:
             await self.refresh_metrics()
+            # A cancel that reached us inside a driver call can come back as an ordinary
+            # error, which refresh_metrics logs and swallows: honour it here, or the
+            # shutdown that cancelled this task would wait for it for ever.
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
             await asyncio.sleep(interval_s)
 
     async def close(self) -> None:
