@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import resource
+import signal
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,8 +26,8 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
-from tests.doctoral.factories import admin_token
-from tests.doctoral.harness import Databases
+from tests.doctoral.factories import SECRET, admin_token, opened
+from tests.doctoral.harness import FIELDS, Databases
 from tests.fixtures.servers import MARIADB_HOST, MARIADB_PORT
 from tests.fixtures.smtp import Inbox
 from tests.fixtures.tcp_proxy import TcpProxy, tcp_proxy
@@ -43,6 +47,7 @@ from tranche.batch import (
     BatchSettings,
     BatchStatus,
     JobExecution,
+    JobRepository,
     StepContext,
     StepExecution,
 )
@@ -301,3 +306,70 @@ async def test_health_says_degraded_not_down_while_smtp_is_down(
     assert "refused" in seen["down"]["details"]["error"].lower() or "connect" in str(seen)
     assert seen["up"]["status"] == "UP"
     print(f"FIGURE doctoral smtp down: health 200 UP, mail {seen['down']['status']}")
+
+
+#: No broker, no SMTP server: the report is written, its event queued, its mail skipped.
+UNSET = ("KAFKA_BOOTSTRAP_SERVERS", "DOCTORAL_SMTP_HOST")
+#: Bytes a file of the report run may grow to: below any monthly report PDF (tens of KB).
+FSIZE_LIMIT = 4096
+
+
+def _file_size_limited() -> None:
+    """In the child: files cannot grow past FSIZE_LIMIT; writes fail with EFBIG instead of
+    the default SIGXFSZ kill — a full disk, as a write sees it (ENOSPC is handled alike)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT))
+
+
+async def run_report_cli(world: Databases, data_dir: Path, limited: bool) -> tuple[int, str]:
+    """``tranche job run monthlyReportJob --month 2025-02`` in a child on the test's MariaDB."""
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in UNSET},
+        **{f"DOCTORAL_{FIELDS[name].upper()}": url for name, url in world.urls.items()},
+        "DOCTORAL_DATA_DIR": str(data_dir),
+        "DOCTORAL_LOG_JSON": "false",
+        "JWT_SECRET": SECRET,
+        "PYTHONPATH": str(Path(__file__).parents[2] / "src"),
+    }
+    child = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "tranche"),
+        *("job", "run", "monthlyReportJob", "--month", "2025-02"),
+        env=env,
+        cwd=data_dir,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        preexec_fn=_file_size_limited if limited else None,
+    )
+    out, _ = await child.communicate()
+    return int(child.returncode or 0), out.decode(errors="replace")
+
+
+async def test_disk_full_while_writing_the_monthly_report(world: Databases, tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    previous = reports / "rapport_2025_02.pdf"
+    previous.write_bytes(b"%PDF-1.4 the report of an earlier run")
+    code, output = await run_report_cli(world, tmp_path, limited=True)
+    assert code != 0, output
+    async with opened(world.urls["batchdb"], "batchdb") as batchdb:
+        repository = JobRepository(batchdb.engine)
+        (failed,) = await repository.find_job_executions("monthlyReportJob", limit=10)
+        assert failed.status is BatchStatus.FAILED
+        message = failed.exit_status.exit_description
+        assert str(previous) in message and "File too large" in message, message
+        assert "disk is full" in message and "\n" not in message, message
+        # The earlier report untouched, no partial file under any name.
+        assert previous.read_bytes() == b"%PDF-1.4 the report of an earlier run"
+        assert [p.name for p in reports.iterdir()] == ["rapport_2025_02.pdf"]
+
+        code, output = await run_report_cli(world, tmp_path, limited=False)
+        assert code == 0, output
+        executions = await repository.find_job_executions("monthlyReportJob", limit=10)
+    assert executions[0].status is BatchStatus.COMPLETED, executions[0].exit_status
+    written = previous.read_bytes()
+    assert written.startswith(b"%PDF") and len(written) > FSIZE_LIMIT
+    assert [p.name for p in reports.iterdir()] == ["rapport_2025_02.pdf"]
+    print(
+        f"FIGURE doctoral report disk full: FAILED with '{message}'; earlier file untouched, "
+        f"no temporary left; the next run COMPLETED ({len(written)} bytes)"
+    )

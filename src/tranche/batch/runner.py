@@ -14,6 +14,7 @@ words); the traceback is stored apart, in the job context under :data:`FAILURE_D
 from __future__ import annotations
 
 import asyncio
+import errno
 import traceback
 from collections.abc import Sequence
 from functools import partial
@@ -42,6 +43,8 @@ INTERRUPTED = "interrupted: the process shut down while the job ran; restart it"
 FAILURE_DETAIL = "batch.failure.detail"
 _ONE_LINE = 300
 _DETAIL_MAX = 20_000
+#: Errors of a write that found no room: the operator frees space, no retry helps.
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 
 
 def _cause(exc: BaseException) -> str:
@@ -67,6 +70,11 @@ def what_to_do(exc: BaseException) -> str:
         return (
             "too many items were refused: look at the skipped items in the logs, correct "
             "the data, then restart the execution"
+        )
+    if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+        return (
+            "the disk is full or a file size limit was reached: free space (or raise the "
+            "limit), then restart the execution"
         )
     if is_transient_db_error(exc) or isinstance(exc, OSError | TimeoutError):
         return (

@@ -29,6 +29,7 @@ __all__ = [
     "ReportFile",
     "ReportNotFound",
     "ReportStore",
+    "ReportWriteError",
 ]
 
 #: The names a report can have; nothing else is listed or served.
@@ -44,6 +45,11 @@ class InvalidReportName(ValueError):
 
 class ReportNotFound(LookupError):
     """A well-formed name with no regular file behind it."""
+
+
+class ReportWriteError(OSError):
+    """The report could not be written (disk full, file size limit…); names the final file,
+    not the temporary one, which is removed."""
 
 
 @dataclass(frozen=True)
@@ -69,9 +75,12 @@ class ReportStore:
                 os.fsync(out.fileno())
             os.chmod(temp, 0o640)
             os.replace(temp, self.directory / name)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
+            if isinstance(exc, OSError):
+                # The bare error ("[Errno 28] No space left on device") names no file.
+                raise ReportWriteError(exc.errno, exc.strerror, str(self.directory / name)) from exc
             raise
         dir_fd = os.open(self.directory, os.O_RDONLY)
         try:
