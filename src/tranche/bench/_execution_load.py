@@ -46,6 +46,8 @@ __all__ = [
     "pct",
     "scratch_database",
     "served",
+    "stop_child",
+    "wait_ready",
 ]
 
 BATCH_PATH = "/api/v1/executions/batch"
@@ -254,29 +256,41 @@ async def served(
             timeout=httpx.Timeout(600, connect=10),
             limits=httpx.Limits(max_connections=100),
         ) as client:
-            await _ready(client, child, log)
+            await wait_ready(client, child, log)
             yield Served(name, client, database_url, child.pid, log=log)
     finally:
-        if child.returncode is None:
-            child.terminate()
-            try:
-                await asyncio.wait_for(child.wait(), 15)
-            except TimeoutError:
-                child.kill()
-                await child.wait()
+        await stop_child(child)
 
 
-async def _ready(client: httpx.AsyncClient, child: Any, log: Path) -> None:
+async def stop_child(child: Any) -> None:
+    """Terminate a served subprocess, killing it if it has not ended within 15 s."""
+    if child.returncode is None:
+        child.terminate()
+        try:
+            await asyncio.wait_for(child.wait(), 15)
+        except TimeoutError:
+            child.kill()
+            await child.wait()
+
+
+async def wait_ready(
+    client: httpx.AsyncClient,
+    child: Any,
+    log: Path,
+    what: str = "the execution service",
+    path: str = "/actuator/health/readiness",
+) -> None:
+    """Poll ``path`` until it answers 200; fail with the log's tail if ``child`` exits."""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if child.returncode is not None:
             tail = (await asyncio.to_thread(log.read_text, errors="replace"))[-2000:]
-            raise RuntimeError(f"the execution service exited ({child.returncode}): {tail}")
+            raise RuntimeError(f"{what} exited ({child.returncode}): {tail}")
         with contextlib.suppress(httpx.HTTPError):
-            if (await client.get("/actuator/health/readiness")).status_code == 200:
+            if (await client.get(path)).status_code == 200:
                 return
         await asyncio.sleep(0.1)
-    raise RuntimeError(f"the execution service did not become ready; see {log}")
+    raise RuntimeError(f"{what} did not become ready; see {log}")
 
 
 @asynccontextmanager

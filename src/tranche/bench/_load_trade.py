@@ -6,7 +6,6 @@ its outcome on both sides."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
 import time
@@ -22,7 +21,7 @@ import httpx
 import orjson
 import sqlalchemy as sa
 
-from tranche.bench._execution_load import pct
+from tranche.bench._execution_load import pct, stop_child, wait_ready
 from tranche.bench.submit import ADMIN_POOL
 from tranche.core.broker import free_port
 from tranche.core.db import Database
@@ -75,29 +74,10 @@ async def served_trade(
             timeout=httpx.Timeout(600, connect=10),
             limits=httpx.Limits(max_connections=100),
         ) as client:
-            await _ready(client, child, log)
+            await wait_ready(client, child, log, "the trade service", "/api/v1/health/readiness")
             yield TradeServed(client, child.pid, log)
     finally:
-        if child.returncode is None:
-            child.terminate()
-            try:
-                await asyncio.wait_for(child.wait(), 15)
-            except TimeoutError:
-                child.kill()
-                await child.wait()
-
-
-async def _ready(client: httpx.AsyncClient, child: Any, log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if child.returncode is not None:
-            tail = (await asyncio.to_thread(log.read_text, errors="replace"))[-2000:]
-            raise RuntimeError(f"the trade service exited ({child.returncode}): {tail}")
-        with contextlib.suppress(httpx.HTTPError):
-            if (await client.get("/api/v1/health/readiness")).status_code == 200:
-                return
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"the trade service did not become ready; see {log}")
+        await stop_child(child)
 
 
 async def seed_orders(trade_url: str, n: int, first_order_id: int) -> list[tuple[int, Decimal]]:
