@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.batch.factories import (
@@ -32,6 +33,8 @@ from tranche.batch import (
     StepContext,
     StepExecution,
 )
+from tranche.batch.tables import step_execution
+from tranche.batch.uow import UnitOfWork
 
 NO_WAIT = {"initial_backoff": 0.0, "max_backoff": 0.0}
 
@@ -76,6 +79,79 @@ async def test_transient_write_failures_are_retried_without_duplicates(
     assert await written_values(engine, "retryJob") == list(range(6))
     # The job context change of a rolled-back attempt is undone with it.
     assert execution.context["attempted"] == 6
+
+
+async def test_a_commit_that_landed_but_answered_an_error_is_not_written_again(
+    any_engine: AsyncEngine, monkeypatch: Any
+) -> None:
+    """The COMMIT reached the database, then the connection died before its answer: the
+    chunk committed, so the retry must not write it again nor undo its counts in memory
+    (the step's end would then overwrite the stored contexts with the older ones)."""
+    real_commit = UnitOfWork.commit
+    commits = {"n": 0}
+
+    async def commit_then_lose_the_answer(self: UnitOfWork) -> None:
+        await real_commit(self)
+        commits["n"] += 1
+        if commits["n"] == 2:
+            raise Transient("lost connection during COMMIT")
+
+    monkeypatch.setattr(UnitOfWork, "commit", commit_then_lose_the_answer)
+    base = table_writer("landedJob")
+
+    async def counting(items: Sequence[int], ctx: StepContext) -> None:
+        await base(items, ctx)
+        ctx.job_context["counted"] = ctx.job_context.get("counted", 0) + len(items)
+
+    job = Job(
+        "landedJob",
+        [ChunkStep("s", reader=ListReader(list(range(9))), writer=counting, chunk_size=3,
+                   retry=RetryPolicy((Transient,), attempts=3, **NO_WAIT))],
+    )  # fmt: skip
+    launcher = JobLauncher(JobRepository(any_engine), settings=SETTINGS)
+    try:
+        execution = await launcher.run(job)
+    finally:
+        await launcher.close()
+    assert execution.status is BatchStatus.COMPLETED
+    step = execution.step_executions[0]
+    assert (step.commit_count, step.rollback_count, step.write_count) == (3, 0, 9)
+    assert await written_values(any_engine, "landedJob") == list(range(9))
+    assert execution.context["counted"] == 9
+    stored = await JobRepository(any_engine).get_job_execution(execution.id)
+    assert stored is not None and stored.context["counted"] == 9
+
+
+async def test_a_step_start_whose_commit_answer_was_lost_is_not_inserted_twice(
+    any_engine: AsyncEngine, monkeypatch: Any
+) -> None:
+    """The engine retries its bookkeeping through a lost connection; the retried insert of a
+    step's row finds the row that landed instead of adding a second STARTED one."""
+    real_create = JobRepository.create_step_execution
+    calls = {"n": 0}
+
+    async def create_then_lose_the_answer(self: JobRepository, *args: Any) -> StepExecution:
+        step = await real_create(self, *args)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OperationalError(
+                "COMMIT", {}, Exception("lost connection"), connection_invalidated=True
+            )
+        return step
+
+    monkeypatch.setattr(JobRepository, "create_step_execution", create_then_lose_the_answer)
+    job = Job("startJob", [ChunkStep("s", reader=ListReader([1, 2]),
+                                     writer=table_writer("startJob"), chunk_size=2)])  # fmt: skip
+    launcher = JobLauncher(JobRepository(any_engine), settings=SETTINGS)
+    try:
+        execution = await launcher.run(job)
+    finally:
+        await launcher.close()
+    assert execution.status is BatchStatus.COMPLETED
+    async with any_engine.connect() as conn:
+        rows = (await conn.execute(select(step_execution.c.status).where(
+            step_execution.c.job_execution_id == execution.id))).all()  # fmt: skip
+    assert [r.status for r in rows] == ["COMPLETED"]
 
 
 async def test_retry_exhausted_fails_the_step(launcher: JobLauncher) -> None:

@@ -71,3 +71,26 @@ async def test_append_only_and_tamper_evident(any_database_url: str) -> None:
             await conn.execute(sa.text("DELETE FROM audit_log WHERE seq IN (5, 6)"))
         report = await verify_chain(db)
         assert (report.broken_seq, report.reason) == (5, "row 5 is missing")
+
+
+async def test_an_event_recorded_once_is_not_appended_again_by_a_retry(
+    any_database_url: str,
+) -> None:
+    """A run's end is retried through lost connections; the try after a COMMIT that landed
+    (its answer lost) finds its row instead of auditing the run twice."""
+    await upgrade("doctoral", any_database_url)
+    async with opened(any_database_url) as db:
+        audit = AuditLog(db, clock)
+        first = await audit.record(event(7), once=True)
+        assert await audit.record(event(7), once=True) == first
+        other = await audit.record(event(8), once=True)
+        # Without ``once`` (an admin pressing Run twice), both are kept.
+        await audit.record(event(9))
+        await audit.record(event(9))
+        async with db.engine.connect() as conn:
+            rows = (
+                await conn.execute(sa.text("SELECT execution_id FROM audit_log ORDER BY seq"))
+            ).all()
+        assert [r[0] for r in rows] == [7, 8, 9, 9]
+        assert other == first + 1
+        assert (await verify_chain(db)).ok

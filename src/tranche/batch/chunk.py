@@ -146,18 +146,28 @@ class ChunkExecutor:
         skips_before = len(self._skips)
         uow = self.control.open_unit(self._connections)
         self.ctx.bind(uow)
+        committing = False
         try:
             written = await self._scan(outputs, uow) if scan else await self._write_all(outputs)
             self.execution.write_count += written
             self.execution.commit_count += 1
             self.execution.context[POSITION_KEY] = position
             await self.control.checkpoint(uow, self.execution)
+            committing = True
             await uow.commit()
             self.control.committed()
         except BaseException as exc:
             await uow.rollback()
             # The failure may be a connection's: the next try checks out fresh ones.
             await self._connections.release()
+            if (
+                committing
+                and isinstance(exc, Exception)
+                and await self.control.landed(self.execution)
+            ):
+                log.warning("batch.commit.landed", step=self.step.name, error=type(exc).__name__)
+                self.control.committed()
+                return
             snapshot.restore(self.execution, self.ctx.job_execution)
             del self._skips[skips_before:]
             self.execution.rollback_count += 1

@@ -28,6 +28,7 @@ from tranche.batch.errors import LockLostError
 from tranche.batch.model import BatchStatus, JobExecution, StepExecution
 from tranche.batch.repository import JobRepository
 from tranche.batch.repository_rows import COUNTERS
+from tranche.batch.transient import persist
 from tranche.batch.uow import UnitOfWork
 from tranche.core.logging import get_logger
 
@@ -120,6 +121,26 @@ class ExecutionControl:
             status = await self.repository.job_status(self.execution.id, conn)
             self._stopping_in_db = status is BatchStatus.STOPPING
             self._status_read_at = now
+
+    async def landed(self, step: StepExecution) -> bool:
+        """Whether the unit whose commit just failed committed anyway.
+
+        A connection lost during batchdb's COMMIT leaves the outcome unknown: the server
+        may have committed before the answer was lost. The checkpoint wrote the step's new
+        ``commit_count``; finding it stored means the unit (whose other databases commit
+        first) landed, so it must not be rolled back in memory and written again — the
+        step's end would otherwise overwrite the landed contexts with older ones (a chunk
+        of tokenCleanupJob's counts went missing that way). Retried through transient
+        errors like the engine's other bookkeeping; unknown in the end counts as not landed.
+        """
+        try:
+            stored = await persist(
+                lambda: self.repository.stored_commit_count(step.id), "commit_outcome"
+            )
+        except Exception as exc:
+            log.warning("batch.commit.outcome_unknown", step=step.step_name, error=str(exc)[:300])
+            return False
+        return stored == step.commit_count
 
     def committed(self) -> None:
         """The unit of work committed: its lock renewal counts (the heartbeat may skip)."""

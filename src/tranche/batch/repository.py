@@ -76,11 +76,24 @@ class JobRepository(ExecutionStarter, ExecutionOperations):
             context=context,
         )
         async with self.engine.begin() as conn:
-            values = step_values(step)
-            values.update(version=0, step_name=step_name, job_execution_id=execution.id)
-            result = await conn.execute(insert(step_execution).values(**values))
-            step.id = primary_key(result)
-            await write_context(conn, "step", step.id, context, insert_row=True)
+            # A step runs once per job execution, so a row already there was inserted by
+            # an earlier try of this call whose COMMIT landed but whose answer was lost
+            # (the engine retries its bookkeeping): adopt it rather than insert a twin.
+            landed = await conn.execute(
+                select(step_execution.c.step_execution_id).where(
+                    step_execution.c.job_execution_id == execution.id,
+                    step_execution.c.step_name == step_name,
+                )
+            )
+            existing = landed.scalar()
+            if existing is not None:
+                step.id = int(existing)
+            else:
+                values = step_values(step)
+                values.update(version=0, step_name=step_name, job_execution_id=execution.id)
+                result = await conn.execute(insert(step_execution).values(**values))
+                step.id = primary_key(result)
+                await write_context(conn, "step", step.id, context, insert_row=True)
         execution.step_executions.append(step)
         return step
 
@@ -166,6 +179,17 @@ class JobRepository(ExecutionStarter, ExecutionOperations):
         if status is None:
             raise NoSuchJobExecutionError(execution_id)
         return BatchStatus(status)
+
+    async def stored_commit_count(self, step_execution_id: int) -> int | None:
+        """The step's ``commit_count`` as batchdb has it (None: no such step), on a fresh
+        connection: how the chunk executor learns whether a COMMIT whose answer was lost
+        landed (the count is written only by checkpoints and the step's end)."""
+        stmt = select(step_execution.c.commit_count).where(
+            step_execution.c.step_execution_id == step_execution_id
+        )
+        async with self.engine.connect() as conn:
+            value = (await conn.execute(stmt)).scalar()
+        return None if value is None else int(value)
 
     async def renew_lock(self, execution: JobExecution) -> bool:
         async with self.engine.begin() as conn:

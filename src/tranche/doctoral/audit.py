@@ -114,8 +114,14 @@ class AuditLog:
         # Saves same-process writers from colliding; replicas still rely on the unique seq.
         self._lock = asyncio.Lock()
 
-    async def record(self, event: AuditEvent) -> int:
-        """Append ``event``; returns its ``seq``."""
+    async def record(self, event: AuditEvent, *, once: bool = False) -> int:
+        """Append ``event``; returns its ``seq``.
+
+        ``once``: the event happens once for its execution (a run's end, its failure mail),
+        so a row with the same type, action, execution, status and details already there is
+        this event, appended by an earlier try whose COMMIT landed but whose answer was lost
+        (the callers retry through lost connections): return its ``seq``, append nothing.
+        """
         row: dict[str, Any] = {
             "event_type": str(event.event_type),
             "event_action": event.event_action,
@@ -135,13 +141,23 @@ class AuditLog:
         async with self._lock:
             for attempt in range(20):
                 try:
-                    return await self._append(row)
+                    return await self._append(row, once=once)
                 except IntegrityError:
                     await asyncio.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
         raise RuntimeError("audit_log: could not append after 20 attempts (seq contention)")
 
-    async def _append(self, fields: dict[str, Any]) -> int:
+    async def _append(self, fields: dict[str, Any], *, once: bool = False) -> int:
         async with self.db.transaction() as session:
+            if once and fields["execution_id"] is not None:
+                same = [
+                    audit_log.c[k] == fields[k]
+                    for k in ("event_type", "event_action", "execution_id", "status", "details")
+                ]
+                landed = (
+                    await session.execute(sa.select(audit_log.c.seq).where(*same).limit(1))
+                ).scalar()
+                if landed is not None:
+                    return int(landed)
             head = (
                 await session.execute(
                     sa.select(audit_log.c.seq, audit_log.c.row_hash)

@@ -136,7 +136,7 @@ class RunRecorder(BatchListener):
             user_id=who,
             details=f"{details}; exit: {execution.exit_status.exit_code}",
         )
-        await persist(lambda: self.audit.record(event), "audit")
+        await persist(lambda: self.audit.record(event, once=True), "audit")
 
 
 @dataclass
@@ -206,7 +206,7 @@ class FailureNotifier(BatchListener):
             details=f"failure mail not sent to {', '.join(admins)}: {error}"[:2000],
         )
         try:
-            await persist(lambda: audit.record(event), "audit")
+            await persist(lambda: audit.record(event, once=True), "audit")
         except Exception as exc:
             log.error("failure_mail_unrecorded", job=execution.job_name, error=str(exc)[:300])
 

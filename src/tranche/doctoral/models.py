@@ -82,4 +82,5 @@ audit_log = sa.Table(
     sa.Column("user_agent", sa.String(500)),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("row_hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_log_execution", "execution_id"),
 )
