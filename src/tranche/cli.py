@@ -8,18 +8,17 @@ from typing import Annotated, Any
 import typer
 
 from tranche import __version__
-from tranche.commands import register_all
+from tranche.commands import LazyGroups
 from tranche.core.logging import configure_logging
 from tranche.core.service import embedded_broker, migrate, run_loop, run_server
 from tranche.core.settings import SettingsError
-from tranche.services import SERVICES, get_service
+from tranche.services import SERVICE_MODULES, get_service
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(cls=LazyGroups, no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Schema migrations of the databases we own.")
 app.add_typer(db_app, name="db")
-register_all(app)
 
 
 def _version(value: bool) -> None:
@@ -48,7 +47,7 @@ def _spec_and_settings(service: str, **overrides: Any) -> tuple[Any, Any]:
 
 @app.command()
 def serve(
-    service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES) or '(none)'}")],
+    service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICE_MODULES)}")],
     host: Annotated[str | None, typer.Option(help="Bind address (default: setting).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: the service's).")] = None,
 ) -> None:
