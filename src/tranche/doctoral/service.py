@@ -130,7 +130,7 @@ async def trigger(
     try:
         execution_id = await runtime.start(job_name, who.email, extra=extra or None)
     except JobExecutionAlreadyRunningError as exc:
-        await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
+        await _refused(runtime, event, exc)
         raise Conflict(
             f"Job '{job_name}' is already running"
             + (f" (execution {exc.execution_id})" if exc.execution_id else ""),
@@ -169,7 +169,7 @@ async def stop_execution(
     except NoSuchJobExecutionError:
         raise NotFound(f"No job execution with id {execution_id}") from None
     except JobExecutionNotRunningError as exc:
-        await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
+        await _refused(runtime, event, exc)
         raise Refused(
             f"Job execution {execution_id} is not running (status {exc.status})"
         ) from None
@@ -198,6 +198,11 @@ def _operator_event(
     )
 
 
+async def _refused(runtime: Runtime, event: AuditEvent, exc: Exception) -> None:
+    """Audit an operator request the engine refused, with the engine's reason."""
+    await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
+
+
 async def _known_execution(runtime: Runtime, execution_id: int) -> JobExecution:
     execution = await runtime.repository.get_job_execution(execution_id)
     if execution is None or execution.job_name not in runtime.specs:
@@ -215,14 +220,14 @@ async def restart_execution(
     try:
         new_id = await runtime.launcher.restart(execution_id)
     except JobExecutionAlreadyRunningError as exc:
-        await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
+        await _refused(runtime, event, exc)
         raise Conflict(
             f"Job '{execution.job_name}' is running (execution {exc.execution_id or '?'}): "
             "stop it, or wait for its end, before restarting",
             details={"executionId": exc.execution_id},
         ) from None
     except (JobRestartError, JobInstanceAlreadyCompleteError) as exc:
-        await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
+        await _refused(runtime, event, exc)
         status = await runtime.repository.job_status(execution_id)
         if status.is_running:
             raise Conflict(
@@ -254,12 +259,12 @@ async def abandon_execution(
     try:
         abandoned = await runtime.launcher.abandon(execution_id)
     except JobExecutionAlreadyRunningError as exc:
-        await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
+        await _refused(runtime, event, exc)
         raise Conflict(
             f"Job execution {execution_id} is running: stop it first, then abandon it",
         ) from None
     except JobRestartError as exc:
-        await runtime.audit.record(replace(event, status="REFUSED", details=str(exc)))
+        await _refused(runtime, event, exc)
         raise Conflict(f"Job execution {execution_id} cannot be abandoned: {exc}") from None
     await runtime.audit.record(event)
     return JobAbandonResponse(
