@@ -134,6 +134,7 @@ def _filters(job: str | None, status: str | None) -> list[sa.ColumnElement[bool]
     summary="Finished executions of every job, newest first (header X-Total-Count)",
     response_model=list[HistoryEntry],
     response_model_by_alias=True,
+    responses={404: {"description": "Unknown job"}},
 )
 async def history(
     request: Request,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 __all__ = [
     "GlobalStats",
@@ -38,10 +38,19 @@ def local_utc(value: datetime) -> str:
     return aware.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
+#: Documented as what it is, not ``format: date-time``: RFC 3339 date-times carry an
+#: offset, and a generated client validating that format would refuse every answer.
 UtcTime = Annotated[
     datetime,
     PlainSerializer(local_utc, return_type=str),
-    Field(json_schema_extra={"format": "date-time", "example": "2024-01-15T02:00:00"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$",
+            "description": "UTC, to the second, without an offset (the original's LocalDateTime)",
+            "example": "2024-01-15T02:00:00",
+        }
+    ),
 ]
 
 
