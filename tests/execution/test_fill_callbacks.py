@@ -4,6 +4,8 @@ the PUT, surviving a restart. The trade service is a stand-in speaking its fill 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -249,3 +251,95 @@ async def test_a_newer_fill_waits_for_an_older_one_in_flight(
             await s.execute(cb.update().where(cb.c.id == older).values(locked_until=None))
         assert await deliverer.run_once() == 1
         assert [f["quantityFilled"] for f in trade.fills] == [60]
+
+
+class _CommitThenFail:
+    """The deliverer's database, whose next transaction commits and then raises: a COMMIT
+    that took effect but whose answer was lost (or that a stop cancelled once sent)."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+        self.fail_next = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        async with self._db.transaction() as s:
+            yield s
+        if self.fail_next:
+            self.fail_next = False
+            raise sa.exc.OperationalError("COMMIT", {}, Exception("answer lost"))
+
+
+async def _lease(app: Harness) -> Any:
+    return (await callbacks(app))[-1]["locked_until"]
+
+
+async def _drive_until_a_fill(deliverer: Any, trade: FakeTradeService) -> list[Any]:
+    async def one_round() -> list[Any]:
+        await deliverer._round()
+        return trade.fills
+
+    return list(await eventually(one_round))
+
+
+@pytest.mark.parametrize("then", ["next round", "stop"])
+async def test_a_claim_whose_commit_answer_was_lost_gives_its_rows_back(
+    broker: EmbeddedBroker, tmp_path: Path, trade: FakeTradeService, then: str
+) -> None:
+    """Found in CI: a stop cancelled the claim's COMMIT after it took effect; the rows were
+    forgotten, kept their 60 s lease, and the restarted service sent nothing for a minute."""
+    trade.versions[15] = 1
+    trade.down = True
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cb.db'}"
+    async with running(url, broker.bootstrap_servers, tmp_path, http=trade.client(), **FAST) as app:
+        await fill(app, await create(app, 15), 30)
+        deliverer = app.parts.deliverer
+        assert deliverer is not None
+        await deliverer.stop()  # from here on, rounds are driven by the test
+        deliverer.db = _CommitThenFail(app.parts.db)
+        await eventually(lambda: _claimable(app))
+        with pytest.raises(sa.exc.OperationalError):
+            await deliverer.run_once()
+        assert await _lease(app) is not None  # the claim did commit
+        trade.down = False
+        if then == "stop":
+            await deliverer.stop()
+            assert await _lease(app) is None
+        fills = await _drive_until_a_fill(deliverer, trade)
+        assert [f["quantityFilled"] for f in fills] == [30]
+
+
+async def test_giving_back_an_uncertain_claim_leaves_another_replicas_lease(
+    broker: EmbeddedBroker, tmp_path: Path, trade: FakeTradeService
+) -> None:
+    trade.versions[16] = 1
+    trade.down = True
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cb.db'}"
+    async with running(url, broker.bootstrap_servers, tmp_path, http=trade.client(), **FAST) as app:
+        await fill(app, await create(app, 16), 30)
+        deliverer = app.parts.deliverer
+        assert deliverer is not None
+        await deliverer.stop()
+        deliverer.db = _CommitThenFail(app.parts.db)
+        await eventually(lambda: _claimable(app))
+        with pytest.raises(sa.exc.OperationalError):
+            await deliverer.run_once()
+        theirs = datetime.now(UTC) + timedelta(hours=1)
+        async with app.parts.db.transaction() as s:  # our lease ran out; another replica's
+            await s.execute(cb.update().values(locked_until=theirs))
+        await deliverer.stop()
+        assert await _lease(app) == theirs
+        trade.down = False
+        assert await deliverer.run_once() == 0
+        assert trade.fills == []
+
+
+async def _claimable(app: Harness) -> bool:
+    row = (await callbacks(app))[-1]
+    now = datetime.now(UTC)
+    return bool(
+        row["status"] == "PENDING" and row["locked_until"] is None and row["next_attempt_at"] <= now
+    )

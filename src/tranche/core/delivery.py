@@ -131,18 +131,30 @@ class DeliveryQueue:
             await session.execute(
                 self.table.update()
                 .where(self.id.in_([r[self.id.name] for r in rows]))
-                .values({self.lease.name: now + timedelta(seconds=lease_s)})
+                .values({self.lease.name: self.lease_until(now, lease_s)})
             )
         return rows
 
-    async def release(self, session: AsyncSession, ids: Iterable[Any]) -> None:
-        """End the leases on ``ids`` now (their rows are due again at once)."""
+    def lease_until(self, now: datetime, lease_s: float) -> datetime:
+        """The lease value :meth:`claim_leased` writes for a claim at ``now``."""
+        return now + timedelta(seconds=lease_s)
+
+    async def release(
+        self, session: AsyncSession, ids: Iterable[Any], *, leased_until: datetime | None = None
+    ) -> None:
+        """End the leases on ``ids`` now (their rows are due again at once).
+
+        With ``leased_until``, only the rows still carrying that lease: the claimer's own,
+        not a lease another replica took after ours ran out, and nothing at all when the
+        claim never committed.
+        """
         assert self.lease is not None
         wanted = list(ids)
         if wanted:
-            await session.execute(
-                self.table.update().where(self.id.in_(wanted)).values({self.lease.name: None})
-            )
+            stmt = self.table.update().where(self.id.in_(wanted))
+            if leased_until is not None:
+                stmt = stmt.where(self.lease == leased_until)
+            await session.execute(stmt.values({self.lease.name: None}))
 
     # -- recording -----------------------------------------------------------------
     def clip(self, error: str | None) -> str | None:

@@ -111,7 +111,12 @@ class FillDeliverer:
             interval_s=poll_s,
             error_event="fill_callbacks_round_failed",
         )
-        self._held: set[int] = set()  # rows this process holds a lease on
+        # Rows this process may hold a lease on, with the lease value it wrote: a claim
+        # whose commit failed may still have landed (a COMMIT cancelled by a stop, or whose
+        # answer was lost), so its rows stay here and are released against that value,
+        # which touches nothing if the claim never committed.
+        self._held: dict[int, datetime] = {}
+        self._uncertain: set[int] = set()  # held by a claim whose commit raised
 
     def wake(self) -> None:
         self._loop.wake()
@@ -121,17 +126,28 @@ class FillDeliverer:
 
     async def stop(self) -> None:
         await self._loop.stop()
-        if self._held:
-            # Deliveries cut short: give their rows back now rather than at lease expiry
-            # (a held row also holds back newer fills of its execution).
-            held, self._held = list(self._held), set()
-            try:
-                async with self.db.transaction() as s:
-                    await QUEUE.release(s, held)
-            except Exception as exc:  # the lease runs out by itself
-                log.warning("fill_callback_lease_release_failed", error=repr(exc))
+        # Deliveries cut short: give their rows back now rather than at lease expiry
+        # (a held row also holds back newer fills of its execution).
+        try:
+            await self._release_held()
+        except Exception as exc:  # the lease runs out by itself
+            log.warning("fill_callback_lease_release_failed", error=repr(exc))
+
+    async def _release_held(self, only: set[int] | None = None) -> None:
+        held = {i: v for i, v in self._held.items() if only is None or i in only}
+        if not held:
+            return
+        async with self.db.transaction() as s:
+            for lease in set(held.values()):
+                ids = [i for i, v in held.items() if v == lease]
+                await QUEUE.release(s, ids, leased_until=lease)
+        for i in held:
+            self._held.pop(i, None)
 
     async def _round(self) -> float | None:
+        if self._uncertain:
+            await self._release_held(self._uncertain)
+            self._uncertain.clear()
         delivered = await self.run_once()
         await self._refresh_gauges()
         return 0.0 if delivered else None
@@ -146,6 +162,7 @@ class FillDeliverer:
             other.c.id != cb.c.id,
             other.c.locked_until > now,
         )
+        lease = QUEUE.lease_until(now, self.lease_s)
         claimed: list[int] = []
         try:
             async with self.db.transaction() as s:
@@ -153,9 +170,11 @@ class FillDeliverer:
                 # Held before the commit: a stop that cancels the commit after it took
                 # effect must still give these rows back, or they wait out the lease.
                 claimed = [int(r["id"]) for r in rows]
-                self._held.update(claimed)
-        except Exception:
-            self._held.difference_update(claimed)  # rolled back: nothing of ours to give back
+                self._held.update(dict.fromkeys(claimed, lease))
+        except BaseException:
+            # The claim may or may not have committed: the next round (or the stop) gives
+            # back whatever of it did, guarded by the lease value.
+            self._uncertain.update(claimed)
             raise
         return [dict(r) for r in rows]
 
@@ -206,8 +225,8 @@ class FillDeliverer:
             # A row superseded meanwhile keeps that status; its lease is dropped either way,
             # which lets the newer fill go.
             await QUEUE.record(s, row["id"], values, only_pending=True)
-            await QUEUE.release(s, [row["id"]])
-        self._held.discard(int(row["id"]))
+            await QUEUE.release(s, [row["id"]], leased_until=self._held.get(int(row["id"])))
+        self._held.pop(int(row["id"]), None)
 
     async def _refresh_gauges(self) -> None:
         async with self.db.sessions() as s:
