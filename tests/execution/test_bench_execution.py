@@ -114,3 +114,28 @@ def test_bad_sizes_are_refused() -> None:
     result = CliRunner().invoke(app, ["execution", "--sizes", "10,abc", "--no-report"])
     assert result.exit_code != 0
     assert "--sizes" in result.output
+
+
+def test_quick_runs_only_the_issue_ratios(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--quick`` asks for the 1 000-item comparison alone and writes no report."""
+    import tranche.bench.execution as bench
+
+    seen: dict[str, Any] = {}
+
+    async def fake_run(**kwargs: Any) -> dict[str, Any]:
+        seen.update(kwargs)
+        return {"ratios": {"items": 1000}}
+
+    def no_report(*_args: Any) -> None:
+        raise AssertionError("--quick must not write docs/benchmarks.md")
+
+    monkeypatch.setattr(bench, "run", fake_run)
+    monkeypatch.setattr(bench, "write_section", no_report)
+    monkeypatch.setattr(bench, "chart", no_report)
+    result = CliRunner().invoke(app, ["execution", "--quick", "--json"])
+    assert result.exit_code == 0, result.output[-2000:]
+    assert seen["sizes"] == [1000]
+    assert seen["samples"] == 10
+    assert (seen["clients"], seen["pools"], seen["inserts"]) == ([], [], [])
+    assert seen["profile"] is False
+    assert orjson.loads(result.stdout) == {"ratios": {"items": 1000}}

@@ -30,10 +30,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Annotated, Any
@@ -44,16 +41,14 @@ import typer
 from tranche.bench._execution_load import (
     SERVE_SEQUENTIAL,
     Floor,
-    OutboxProbe,
-    Served,
     batch_body,
     in_process,
     outbox_probe,
-    pct,
     scratch_database,
     served,
 )
 from tranche.bench._execution_report import chart, markdown, profile_stages, ratios
+from tranche.bench._execution_runs import Say, load_average, ok, pool_run, size_samples
 from tranche.bench._report import write_section
 from tranche.core.broker import EmbeddedBroker
 from tranche.core.logging import configure_logging
@@ -63,125 +58,6 @@ from tranche.execution.settings import ExecutionOutboxSettings
 __all__ = ["main", "register", "run"]
 
 DEFAULT_SIZES = (10, 100, 1000, 5000)
-Say = Callable[[str], None]
-
-
-def _load() -> float:
-    return round(os.getloadavg()[0], 2)
-
-
-def _old_samples(n: int, samples: int) -> int:
-    """The original's path needs seconds per large batch: fewer samples there."""
-    return max(3, min(samples, 10_000 // max(n, 1)))
-
-
-async def _timed(target: Served, body: bytes) -> float:
-    """Milliseconds of one batch request, which must create every item."""
-    start = time.perf_counter()
-    await _ok(target, body)
-    return (time.perf_counter() - start) * 1000
-
-
-async def _sizes(
-    sizes: list[int],
-    samples: int,
-    floor: Floor,
-    new: dict[str, tuple[Served, OutboxProbe]],
-    old: Served,
-    say: Say,
-) -> list[dict[str, Any]]:
-    out = []
-    for n in sizes:
-        body = batch_body(n)
-        say(f"sizes: {n} items ({samples} samples, original path {_old_samples(n, samples)}) …")
-        for target, probe in new.values():
-            await _ok(target, body)
-            await probe.drained()
-        await _ok(old, body)
-        await floor.once(n)
-        await floor.once(n, outbox=True)
-        ms: dict[str, list[float]] = {k: [] for k in ("floor", "floor_outbox", *new, "old")}
-        for i in range(samples):
-            ms["floor"].append(await floor.once(n) * 1000)
-            ms["floor_outbox"].append(await floor.once(n, outbox=True) * 1000)
-            for name, (target, probe) in new.items():
-                ms[name].append(await _timed(target, body))
-                await probe.drained()
-            if i < _old_samples(n, samples):
-                ms["old"].append(await _timed(old, body))
-        row: dict[str, Any] = {"n": n, "samples": samples}
-        for name, values in ms.items():
-            key = {
-                "http": "new",
-                "floor": "floor",
-                "floor_outbox": "floor_outbox",
-                "old": "old",
-            }.get(name, f"new_{name}")
-            row[f"{key}_p50_ms"] = round(statistics.median(values), 2)
-            row[f"{key}_p95_ms"] = round(pct(values, 0.95), 2)
-        row["old_samples"] = len(ms["old"])
-        row["new_over_floor"] = round(row["new_p50_ms"] / row["floor_p50_ms"], 2)
-        row["old_over_new"] = round(row["old_p50_ms"] / row["new_p50_ms"], 2)
-        row["new_over_floor_outbox"] = round(row["new_p50_ms"] / row["floor_outbox_p50_ms"], 2)
-        row["new_asgi_over_floor"] = round(row["new_asgi_p50_ms"] / row["floor_p50_ms"], 2)
-        row["new_wait_over_floor"] = round(row["new_wait_p50_ms"] / row["floor_p50_ms"], 2)
-        row["old_over_new_wait"] = round(row["old_p50_ms"] / row["new_wait_p50_ms"], 2)
-        row["load"] = _load()
-        out.append(row)
-    return out
-
-
-async def _ok(target: Served, body: bytes) -> None:
-    r = await target.post(body)
-    if r.status_code != 201:
-        raise RuntimeError(f"{target.name} answered {r.status_code}: {r.text[:300]}")
-
-
-async def _concurrent(
-    target: Served, probe: OutboxProbe, clients: int, per_client: int, batch: int
-) -> dict[str, Any]:
-    """``clients`` clients, each posting ``per_client`` batches one after another."""
-    body = batch_body(batch)
-    await probe.drained()
-    mark = await probe.mark()
-    latencies: list[float] = []
-    errors: list[str] = []
-
-    async def client() -> None:
-        for _ in range(per_client):
-            start = time.perf_counter()
-            try:
-                r = await target.post(body)
-            except Exception as exc:  # counted, and the run goes on: errors are a result
-                errors.append(f"{type(exc).__name__}: {exc}")
-                continue
-            latencies.append((time.perf_counter() - start) * 1000)
-            if r.status_code != 201:
-                errors.append(f"HTTP {r.status_code}: {r.text[:200]}")
-
-    start = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    seconds = time.perf_counter() - start
-    drain = await probe.drained(step_s=0.005)
-    published = await probe.publish_latencies_ms(mark)
-    created = clients * per_client * batch
-    return {
-        "clients": clients,
-        "batch": batch,
-        "batches": clients * per_client,
-        "executions": created,
-        "seconds": round(seconds, 2),
-        "executions_per_s": round(created / seconds),
-        "errors": len(errors),
-        "error_sample": errors[:3],
-        "p50_request_ms": round(statistics.median(latencies), 1) if latencies else None,
-        "p99_request_ms": round(pct(latencies, 0.99), 1) if latencies else None,
-        "p50_publish_ms": round(statistics.median(published), 1) if published else None,
-        "p99_publish_ms": round(pct(published, 0.99), 1) if published else None,
-        "published": len(published),
-        "drain_ms": round(drain * 1000, 1),
-        "load": _load(),
-    }
 
 
 async def _profile(url: str, bootstrap: str, work: Path, n: int, keep: Path | None) -> Any:
@@ -199,14 +75,14 @@ async def _profile(url: str, bootstrap: str, work: Path, n: int, keep: Path | No
         create_orders_topic=False,
     ) as target:
         for _ in range(3):
-            await _ok(target, body)
+            await ok(target, body)
         gc.freeze()  # as tranche serve does
         profiler = Profiler(interval=0.0005, async_mode="enabled")
         requests = 10
         profiler.start()
         try:
             for _ in range(requests):
-                await _ok(target, body)
+                await ok(target, body)
         finally:
             profiler.stop()
             gc.unfreeze()
@@ -230,7 +106,7 @@ async def run(
     profile_file: Path | None,
     say: Say,
 ) -> dict[str, Any]:
-    results: dict[str, Any] = {"load_before": _load(), "cpus": os.cpu_count()}
+    results: dict[str, Any] = {"load_before": load_average(), "cpus": os.cpu_count()}
     largest = max([*sizes, batch, 100])
     broker = None
     if bootstrap is None:
@@ -283,18 +159,18 @@ async def run(
                     "asgi": (asgi, probes["asgi"]),
                     "wait": (wait, probes["wait"]),
                 }
-                results["sizes"] = await _sizes(sizes, samples, floor, new, old, say)
+                results["sizes"] = await size_samples(sizes, samples, floor, new, old, say)
             results["concurrency"] = []
             for c in clients:
                 say(f"concurrency: {c} clients x {per_client} batches of {batch} …")
                 results["concurrency"].append(
-                    await _pool_run(dsn, bootstrap, work, None, c, per_client, batch)
+                    await pool_run(dsn, bootstrap, work, None, c, per_client, batch)
                 )
             results["pools"] = []
             for size in pools:
                 say(f"pool size {size}: {max(clients or [20])} clients …")
                 results["pools"].append(
-                    await _pool_run(
+                    await pool_run(
                         dsn, bootstrap, work, size, max(clients or [20]), per_client, batch
                     )
                 )
@@ -302,7 +178,7 @@ async def run(
             for gate in inserts:
                 say(f"{gate} bulk inserts at once: {max(clients or [20])} clients …")
                 results["inserts"].append(
-                    await _pool_run(
+                    await pool_run(
                         dsn,
                         bootstrap,
                         work,
@@ -321,34 +197,9 @@ async def run(
     finally:
         if broker is not None:
             await asyncio.to_thread(broker.stop)
-    results["load_after"] = _load()
+    results["load_after"] = load_average()
     results["ratios"] = ratios(results["sizes"])
     return results
-
-
-async def _pool_run(
-    dsn: str,
-    bootstrap: str,
-    work: Path,
-    size: int | None,
-    clients: int,
-    per_client: int,
-    batch: int,
-    **settings: Any,
-) -> dict[str, Any]:
-    """The concurrency run on a fresh database and service with its defaults but
-    ``settings`` and, with ``size``, a pool of that size (overflow 0)."""
-    if size is not None:
-        settings |= {"db_pool_size": size, "db_max_overflow": 0}
-    label = f"pool{size}" if size is not None else "load"
-    async with (
-        scratch_database(dsn, label) as url,
-        served(label, url, bootstrap, work, max_batch_size=max(batch, 100), **settings) as target,
-        outbox_probe(url) as probe,
-    ):
-        await _ok(target, batch_body(batch))
-        row = await _concurrent(target, probe, clients, per_client, batch)
-    return {"pool_size": size, **settings, **row}
 
 
 def _ints(text: str, option: str) -> list[int]:
@@ -395,8 +246,18 @@ def register(app: typer.Typer) -> None:
         report: Annotated[
             bool, typer.Option(help="Write docs/benchmarks.md and the chart.")
         ] = True,
+        quick: Annotated[
+            bool,
+            typer.Option(
+                help="Issue 19's two ratios only: 1 000-item batches, 10 samples, no "
+                "concurrency, pool, insert or profile runs, no report."
+            ),
+        ] = False,
     ) -> None:
         """Batch endpoint: old path vs bulk path vs the database floor, and concurrency."""
+        if quick:
+            sizes, samples, clients, pools, inserts = "1000", min(samples, 10), "", "", ""
+            profile, report = False, False
         size_list = _ints(sizes, "--sizes")
         if not size_list or max(size_list) > 10_000:
             raise typer.BadParameter("--sizes: between 1 and 10 000 items")
