@@ -196,12 +196,14 @@ def tasklet(deps: Deps) -> Tasklet:
         else:
             outcome = await deliver_report(deps, ctx, recipients, path.name, content, sujet, texte)
             if outcome.failed:
-                shown = "; ".join(f"{to}: {why}" for to, why in outcome.failed.items())
+                # Who first (the one-line exit message is cut at 300 characters), then why;
+                # each recipient's own error is in its audit row.
+                errors = " | ".join(dict.fromkeys(outcome.failed.values()))
                 raise ReportNotDelivered(
                     f"anomaly report {name} not mailed to {len(outcome.failed)} of "
                     f"{len(recipients)} recipient(s) ({len(outcome.sent)} sent now, "
-                    f"{len(outcome.already)} earlier); restart the job to mail them: "
-                    f"{shown}"[:1500]
+                    f"{len(outcome.already)} earlier): {', '.join(outcome.failed)}; "
+                    f"SMTP: {errors}"[:2000]
                 )
             add_counts(
                 ctx,
