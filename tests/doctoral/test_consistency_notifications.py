@@ -73,7 +73,16 @@ async def test_failure_keeps_it_pending_until_the_last_attempt_then_failed(
     last_try = await pending(db, "b@univ-exemple.fr", RUN_NAIVE - timedelta(days=3), tries=2)
 
     execution = await rt.launcher.run(rt.spec(JOB).job, rt.parameters("pytest", at=RUN))
-    assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+    # The retry step completes; the anomaly report cannot be mailed either, so the run
+    # ends FAILED in the report step, restartable (tests/reliability/test_doctoral_mail_faults).
+    steps = {s.step_name: s.status for s in execution.step_executions}
+    assert steps.pop("generateAnomalyReportStep") is BatchStatus.FAILED, execution.exit_status
+    assert steps["retryPendingNotificationsStep"] is BatchStatus.COMPLETED
+    assert all(status is BatchStatus.COMPLETED for status in steps.values())
+    assert execution.status is BatchStatus.FAILED
+    assert f"not mailed to 1 of 1 recipient(s) (0 sent now, 0 earlier): {TECH}" in (
+        execution.exit_status.exit_description
+    )
 
     again = await _row(rt, first_try)
     assert again.statut == "PENDING" and again.nombre_tentatives == 1

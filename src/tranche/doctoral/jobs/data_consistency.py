@@ -16,6 +16,14 @@ each side and joins in memory (``tranche.doctoral.consistency``):
 6. ``generateAnomalyReportStep`` — only when something was found (and not in a
    dry run): PDF, mail, ``ALERTE_SYSTEME``.
 
+SMTP down during the report's mail: the step FAILS (like monthlyReportJob's
+mail step) naming the recipients not reached and the SMTP error; every attempt
+is an ``ANOMALY_REPORT_MAIL`` audit row (``SENT``/``FAILED``) committed on its
+own, so a restart re-runs only step 6 and mails only those without a ``SENT``
+row — each recipient gets the report once, and its anomalies, already in the
+``anomalie_signalee`` ledger, are neither lost nor reported by a later run
+(:mod:`tranche.doctoral.consistency.report`).
+
 ``dryRun=true`` (job parameter) finds and counts everything and changes nothing:
 no write to any owner's database, no file moved, no mail, no event, no report.
 """
