@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from tests.doctoral.archive.data import KEY
 from tests.doctoral.harness import Databases
 from tests.fixtures.servers import MARIADB_HOST, MARIADB_PORT
+from tests.fixtures.smtp import Inbox
 from tests.reliability.doctoral_world import (
     RUN,
     mariadb_admin,
@@ -38,6 +40,7 @@ from tranche.doctoral.audit import verify_chain
 from tranche.doctoral.jobs.common import counts_of
 from tranche.doctoral.models import audit_log
 from tranche.doctoral.runtime import Runtime
+from tranche.doctoral.tables.userdb import AUDIT_ACTIONS, user_audits
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
 #: MariaDB's ER_TABLEACCESS_DENIED_ERROR: "command denied to user ... for table ...".
@@ -153,6 +156,7 @@ async def test_job_and_audit_under_least_privilege(
     )
 
 
+OLD_AUDITS = 7
 JOBS = (
     "tokenCleanupJob",
     "dureeDoctoratAlertJob",
@@ -163,7 +167,7 @@ JOBS = (
 
 
 async def test_every_job_under_least_privilege_on_every_database(
-    world: Databases, tmp_path: Path
+    world: Databases, tmp_path: Path, smtp_server: Inbox
 ) -> None:
     """All five jobs as one user holding only the runbook's batchdb and owners' blocks, on all
     five databases; the writes the blocks do not grant are refused."""
@@ -174,11 +178,19 @@ async def test_every_job_under_least_privilege_on_every_database(
         "uploads_dir": tmp_path / "uploads",
         "pv_storage_dir": tmp_path / "pv",
         "reports_dir": tmp_path / "reports",
+        # A real SMTP server: the report is mailed (report_deliveries) and stuck
+        # notifications are re-sent (the owner's row updated).
+        "smtp_host": smtp_server.host,
+        "smtp_port": smtp_server.port,
+        "user_audit_retention_days": 1,
         "batch": BatchSettings(scheduler_enabled=False),
     }
     seeding = Runtime.build(world.settings(**files), CollectorRegistry())
     try:
         seeded = (await seeder(seeding).demo(1, (tmp_path / "uploads", tmp_path / "pv"))).counts
+        async with seeding.sources.userdb.transaction() as s:  # two years old: purged
+            old = {"action": AUDIT_ACTIONS[0], "timestamp": datetime(2023, 1, 1)}
+            await s.execute(sa.insert(user_audits), [{"user_id": 1, **old}] * OLD_AUDITS)
     finally:
         await seeding.close()
 
@@ -222,8 +234,11 @@ async def test_every_job_under_least_privilege_on_every_database(
         ("dataConsistencyJob", "anomalies.utilisateurInexistant.corrected"),
         ("archiveJob", "enrollmentsArchived"),
         ("archiveJob", "notificationsDeleted"),  # notification_db DELETE, OPTIMIZE
+        ("monthlyReportJob", "mail.sent"),  # report_deliveries
+        ("dataConsistencyJob", "anomalies.notificationsEnAttente.corrected"),  # UPDATE (columns)
     ):
         assert ran[job].get(count, 0) > 0, (job, count, ran[job])
+    assert ran["archiveJob"].get("userAuditsDeleted") == OLD_AUDITS, ran["archiveJob"]
     print(f"FIGURE least privilege all jobs: seeded {seeded}")
     for job, counts in ran.items():
         print(f"FIGURE least privilege all jobs: {job} COMPLETED as {user}: {counts}")
