@@ -62,15 +62,3 @@ async def trade(
 async def sqlite_databases(tmp_path: Path) -> Databases:
     """The doctoral service's five databases as fresh SQLite files."""
     return Databases("sqlite", await prepare(sqlite_urls(tmp_path)))
-
-
-@pytest.fixture(scope="module")
-async def postgres_execution(
-    tmp_path_factory: pytest.TempPathFactory, broker: Any
-) -> AsyncIterator[Harness]:
-    """The execution service on a PostgreSQL database of its own."""
-    path = tmp_path_factory.mktemp("reliability-execution-kill")
-    async with postgres_databases() as factory:
-        url = await factory("rkill")
-        async with running(url, broker.bootstrap_servers, path) as harness:
-            yield harness

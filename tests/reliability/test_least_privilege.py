@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,33 +23,47 @@ import sqlalchemy as sa
 from asyncmy.errors import OperationalError, ProgrammingError
 from prometheus_client import CollectorRegistry
 
+from tests.doctoral.archive.data import KEY
 from tests.doctoral.harness import Databases
 from tests.fixtures.servers import MARIADB_HOST, MARIADB_PORT
+from tests.fixtures.smtp import Inbox
 from tests.reliability.doctoral_world import (
     RUN,
     mariadb_admin,
     mariadb_world,
     seed_tokens,
+    seeder,
     token_counts,
 )
 from tranche.batch import BatchSettings, BatchStatus
 from tranche.doctoral.audit import verify_chain
+from tranche.doctoral.jobs.common import counts_of
 from tranche.doctoral.models import audit_log
 from tranche.doctoral.runtime import Runtime
+from tranche.doctoral.tables.userdb import AUDIT_ACTIONS, user_audits
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
 #: MariaDB's ER_TABLEACCESS_DENIED_ERROR: "command denied to user ... for table ...".
 DENIED = 1142
 TABLE = re.compile(r" ON batchdb\.(\w+) ")
+DATABASE = re.compile(r"\b(batchdb|userdb|inscription_db|defensedb|notification_db)\.")
+OWNERS = "Doctoral owners' databases"
 
 
-def documented_grants() -> list[str]:
-    """The ``GRANT`` statements of the runbook's batchdb block, one per statement."""
+def documented_grants(heading: str = "Doctoral batchdb") -> list[str]:
+    """The ``GRANT`` statements of the runbook's block under ``heading``, one per statement."""
     text = RUNBOOK.read_text(encoding="utf-8")
-    block = re.search(r"Doctoral batchdb.*?```sql\n(.*?)```", text, re.S)
-    assert block is not None, "runbook: no Doctoral batchdb grants block"
-    grants = [line.strip().rstrip(";") for line in block.group(1).splitlines()]
-    return [g for g in grants if g.startswith("GRANT ")]
+    block = re.search(re.escape(heading) + r".*?```sql\n(.*?)```", text, re.S)
+    assert block is not None, f"runbook: no {heading} grants block"
+    lines = [line.split("--", 1)[0] for line in block.group(1).splitlines()]
+    statements = [" ".join(s.split()) for s in " ".join(lines).split(";")]
+    return [g for g in statements if g.startswith("GRANT ")]
+
+
+def for_test(grant: str, names: dict[str, str], user: str) -> str:
+    """``grant`` with the runbook's database and account names replaced by the test's."""
+    grant = DATABASE.sub(lambda m: f"`{names[m.group(1)]}`.", grant)
+    return grant.replace("'batch'@'%'", f"'{user}'@'%'")
 
 
 @pytest.fixture
@@ -66,9 +81,7 @@ async def restricted(world: Databases) -> AsyncIterator[tuple[str, str]]:
         await cur.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
         try:
             for grant in documented_grants():
-                await cur.execute(
-                    grant.replace("batchdb.", f"`{name}`.").replace("'batch'@'%'", f"'{user}'@'%'")
-                )
+                await cur.execute(for_test(grant, {"batchdb": name}, user))
             yield user, password
         finally:
             await cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
@@ -141,3 +154,121 @@ async def test_job_and_audit_under_least_privilege(
         f"deleted, {valid} kept), {count} audit rows written; UPDATE/DELETE/TRUNCATE/DROP "
         f"on audit_log refused with {DENIED}"
     )
+
+
+OLD_AUDITS = 7
+JOBS = (
+    "tokenCleanupJob",
+    "dureeDoctoratAlertJob",
+    "monthlyReportJob",
+    "dataConsistencyJob",
+    "archiveJob",
+)
+
+
+async def test_every_job_under_least_privilege_on_every_database(
+    world: Databases, tmp_path: Path, smtp_server: Inbox
+) -> None:
+    """All five jobs as one user holding only the runbook's batchdb and owners' blocks, on all
+    five databases; the writes the blocks do not grant are refused."""
+    names = {db: urlsplit(url).path.lstrip("/") for db, url in world.urls.items()}
+    files = {
+        "archive_keys": {"k1": KEY},
+        "archives_dir": tmp_path / "archives",
+        "uploads_dir": tmp_path / "uploads",
+        "pv_storage_dir": tmp_path / "pv",
+        "reports_dir": tmp_path / "reports",
+        # A real SMTP server: the report is mailed (report_deliveries) and stuck
+        # notifications are re-sent (the owner's row updated).
+        "smtp_host": smtp_server.host,
+        "smtp_port": smtp_server.port,
+        "user_audit_retention_days": 1,
+        "batch": BatchSettings(scheduler_enabled=False),
+    }
+    seeding = Runtime.build(world.settings(**files), CollectorRegistry())
+    try:
+        seeded = (await seeder(seeding).demo(1, (tmp_path / "uploads", tmp_path / "pv"))).counts
+        async with seeding.sources.userdb.transaction() as s:  # two years old: purged
+            old = {"action": AUDIT_ACTIONS[0], "timestamp": datetime(2023, 1, 1)}
+            await s.execute(sa.insert(user_audits), [{"user_id": 1, **old}] * OLD_AUDITS)
+    finally:
+        await seeding.close()
+
+    user, password = f"lp_{secrets.token_hex(6)}", secrets.token_hex(16)
+    grants = documented_grants() + documented_grants(OWNERS)
+    async with mariadb_admin() as admin, admin.cursor() as cur:
+        await cur.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+        try:
+            for grant in grants:
+                await cur.execute(for_test(grant, names, user))
+            urls = {
+                db: sa.make_url(url)
+                .set(username=user, password=password)
+                .render_as_string(hide_password=False)
+                for db, url in world.urls.items()
+            }
+            runtime = Runtime.build(
+                Databases(world.kind, urls).settings(**files), CollectorRegistry()
+            )
+            ran: dict[str, dict[str, int]] = {}
+            try:
+                for job in JOBS:
+                    execution = await runtime.launcher.wait(
+                        await runtime.start(job, "pytest", at=RUN)
+                    )
+                    assert execution.status is BatchStatus.COMPLETED, (job, execution.exit_status)
+                    ran[job] = counts_of(execution)
+            finally:
+                await runtime.close()
+            refused = await assert_refused(user, password, names)
+        finally:
+            await cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+    # Each job did its writes on the owners' databases, not only its reads.
+    for job, count in (
+        ("tokenCleanupJob", "refreshTokensDeleted"),  # userdb DELETE
+        ("tokenCleanupJob", "passwordResetTokensDeleted"),
+        ("dureeDoctoratAlertJob", "alertesEnregistrees"),  # inscription_db INSERT
+        ("dureeDoctoratAlertJob", "reinscriptionsBloquees"),  # inscription_db UPDATE (column)
+        ("monthlyReportJob", "pdfBytes"),
+        ("dataConsistencyJob", "anomalies.roles.corrected"),  # user_roles, user_audits
+        ("dataConsistencyJob", "anomalies.utilisateurInexistant.corrected"),
+        ("archiveJob", "enrollmentsArchived"),
+        ("archiveJob", "notificationsDeleted"),  # notification_db DELETE, OPTIMIZE
+        ("monthlyReportJob", "mail.sent"),  # report_deliveries
+        ("dataConsistencyJob", "anomalies.notificationsEnAttente.corrected"),  # UPDATE (columns)
+    ):
+        assert ran[job].get(count, 0) > 0, (job, count, ran[job])
+    assert ran["archiveJob"].get("userAuditsDeleted") == OLD_AUDITS, ran["archiveJob"]
+    print(f"FIGURE least privilege all jobs: seeded {seeded}")
+    for job, counts in ran.items():
+        print(f"FIGURE least privilege all jobs: {job} COMPLETED as {user}: {counts}")
+    print(f"FIGURE least privilege all jobs: refused with {DENIED}: {refused}")
+
+
+async def assert_refused(user: str, password: str, names: dict[str, str]) -> list[str]:
+    """Writes the blocks do not grant, each refused by the privilege check (1142)."""
+    statements = [
+        ("userdb", "DELETE FROM users"),
+        ("userdb", "UPDATE roles SET name = 'ROLE_FORGED'"),
+        ("userdb", "INSERT INTO refresh_token (id) VALUES (-1)"),
+        ("inscription_db", "DELETE FROM inscriptions"),
+        ("inscription_db", "DELETE FROM alertes_duree"),
+        ("defensedb", "DELETE FROM defenses"),
+        ("notification_db", "DELETE FROM notification_dlq"),
+        ("batchdb", "DELETE FROM audit_log"),
+        ("userdb", "DROP TABLE user_roles"),
+    ]
+    out = []
+    for db, statement in statements:
+        conn = await asyncmy.connect(
+            host=MARIADB_HOST, port=MARIADB_PORT, user=user, password=password, db=names[db]
+        )
+        try:
+            async with conn.cursor() as cur:
+                with pytest.raises((OperationalError, ProgrammingError)) as refused:
+                    await cur.execute(statement)
+                assert refused.value.args[0] == DENIED, (db, statement, refused.value.args)
+        finally:
+            conn.close()
+        out.append(f"{db}: {statement}")
+    return out
