@@ -144,7 +144,7 @@ class ChunkExecutor:
     ) -> None:
         snapshot.restore(self.execution, self.ctx.job_execution)
         skips_before = len(self._skips)
-        uow = self.control.open_unit(self._connections)
+        uow = self.control.open_unit(self._connections, early=True)
         self.ctx.bind(uow)
         committing = False
         try:
@@ -152,8 +152,10 @@ class ChunkExecutor:
             self.execution.write_count += written
             self.execution.commit_count += 1
             self.execution.context[POSITION_KEY] = position
-            await self.control.checkpoint(uow, self.execution)
             committing = True
+            # The checkpoint is written beside the owner databases' commits; batchdb's
+            # commit follows both (see UnitOfWork.commit).
+            uow.before_batch_commit(lambda: self.control.checkpoint(uow, self.execution))
             await uow.commit()
             self.control.committed()
         except BaseException as exc:

@@ -71,7 +71,9 @@ class ExecutionControl:
         #: When a chunk last renewed the lock (monotonic): the heartbeat skips a beat then.
         self._renewed_at: float | None = None
         self._renewal: float | None = None
-        #: The fence rides in the checkpoint statement (multiple-table UPDATE, CTEs).
+        #: The fence rides in the checkpoint statement (multiple-table UPDATE, CTEs), or,
+        #: for a chunk's unit (:meth:`open_unit` with ``early``), is the first statement of
+        #: its batchdb transaction, begun beside the writer (the wait overlaps its work).
         self._fence_in_checkpoint = repository.engine.dialect.name in (
             "mysql",
             "mariadb",
@@ -84,8 +86,22 @@ class ExecutionControl:
     def stop_requested(self) -> bool:
         return self._stop.is_set() or self._stopping_in_db
 
-    def open_unit(self, connections: HeldConnections | None = None) -> UnitOfWork:
-        """A unit of work fenced on the job lock (by its checkpoint, or its first statement)."""
+    def open_unit(
+        self, connections: HeldConnections | None = None, *, early: bool = False
+    ) -> UnitOfWork:
+        """A unit of work fenced on the job lock (by its checkpoint, or its first statement).
+
+        ``early`` (MariaDB and PostgreSQL): the fence is the first statement of the unit's
+        batchdb transaction, begun at once beside the writer; its row lock on the job's lock
+        row is held until batchdb commits, so a takeover waits for this unit or finds it
+        rolled back, and the unit commits nothing unless the fence matched. The checkpoint
+        can then run beside the other databases' commits (:meth:`UnitOfWork.commit`): two
+        round trips fewer per chunk than fence-in-checkpoint, writer and commits in series.
+        """
+        if early and self._fence_in_checkpoint:
+            uow = UnitOfWork(self.repository.engine, self._fence, connections)
+            uow.begin_batch_now()
+            return uow
         on_begin = None if self._fence_in_checkpoint else self._fence
         return UnitOfWork(self.repository.engine, on_begin, connections)
 
@@ -113,10 +129,12 @@ class ExecutionControl:
         request that a person makes. Stops asked in this process are seen at once.
         """
         conn = await uow.batch_connection()
-        fenced = self._fence_in_checkpoint
+        fenced = self._fence_in_checkpoint and not uow.fences_on_begin
         if not await self.repository.checkpoint(conn, step, self.execution, fenced=fenced):
             self._lost()
-        self._renewal = now = time.monotonic()
+        now = time.monotonic()
+        if fenced:
+            self._renewal = now
         if self._status_read_at is None or now - self._status_read_at >= STOP_POLL_SECONDS:
             status = await self.repository.job_status(self.execution.id, conn)
             self._stopping_in_db = status is BatchStatus.STOPPING

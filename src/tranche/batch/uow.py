@@ -12,6 +12,8 @@ idempotent (deletes, upserts, "insert unless present"), as with Spring Batch wit
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +47,11 @@ class UnitOfWork:
     anything, and holds it only from the first batchdb use to the commit. With
     ``connections`` the transactions run on connections the step keeps checked out
     (:class:`~tranche.batch.connections.HeldConnections`), not on one checkout per unit.
+
+    :meth:`begin_batch_now` starts the batchdb transaction (and ``on_begin``) at once, beside
+    whatever the writer does on the other databases: the fence's wait overlaps the writer's.
+    Every use of batchdb, and every commit, waits for it first, so nothing commits unless
+    ``on_begin`` succeeded.
     """
 
     def __init__(
@@ -58,6 +65,29 @@ class UnitOfWork:
         self._connections = connections
         self._sessions: dict[int, AsyncSession] = {}
         self._batch: AsyncSession | None = None
+        self._opening: asyncio.Task[AsyncSession] | None = None
+        self._before_batch_commit: Callable[[], Awaitable[None]] | None = None
+
+    @property
+    def fences_on_begin(self) -> bool:
+        """Whether ``on_begin`` (the job-lock fence) runs in this unit's batchdb transaction."""
+        return self._on_begin is not None
+
+    def begin_batch_now(self) -> None:
+        """Begin the batchdb transaction (running ``on_begin``) now, in the background."""
+        if self._opening is None and self._batch is None:
+            self._opening = asyncio.ensure_future(self._open(self._batch_engine))
+
+    async def _opened(self) -> None:
+        """Wait for :meth:`begin_batch_now`'s work; raises what it raised (a lost lock)."""
+        if self._opening is not None:
+            await self._opening
+
+    async def _settle(self) -> None:
+        """Wait for :meth:`begin_batch_now`'s work, whatever its outcome (before a rollback)."""
+        if self._opening is not None:
+            with contextlib.suppress(Exception):
+                await self._opening
 
     async def batch_connection(self) -> AsyncConnection:
         """The batchdb transaction's connection, for the engine's checkpoint statements."""
@@ -65,6 +95,11 @@ class UnitOfWork:
 
     async def session(self, engine: AsyncEngine | None = None) -> AsyncSession:
         target = engine or self._batch_engine
+        if target.sync_engine is self._batch_engine.sync_engine:
+            await self._opened()
+        return await self._open(target)
+
+    async def _open(self, target: AsyncEngine) -> AsyncSession:
         key = id(target.sync_engine)
         if key not in self._sessions:
             # Bound to a held connection that is in no transaction, the session begins one
@@ -80,6 +115,7 @@ class UnitOfWork:
         return self._sessions[key]
 
     async def savepoint(self) -> _Savepoint:
+        await self._opened()
         nested = [await s.begin_nested() for s in self._sessions.values()]
         return _Savepoint(nested, set(self._sessions))
 
@@ -98,18 +134,43 @@ class UnitOfWork:
         for tx in savepoint.nested:
             await tx.commit()
 
+    def before_batch_commit(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` (the checkpoint) in batchdb's transaction within :meth:`commit`."""
+        self._before_batch_commit = work
+
     async def commit(self) -> None:
-        """Other databases first, batchdb (holding the checkpoint) last."""
-        others = [s for s in self._sessions.values() if s is not self._batch]
+        """Other databases first, batchdb (holding the checkpoint) last.
+
+        :meth:`before_batch_commit`'s work (the checkpoint, in batchdb's transaction) runs
+        beside the other databases' commits: batchdb commits only once both are done, so a
+        failure of either leaves batchdb uncommitted, as if the process had died between
+        the other databases' commits and batchdb's. Nothing commits before
+        :meth:`begin_batch_now`'s ``on_begin`` (the fence) succeeded.
+        """
         try:
-            for session in others:
-                await session.commit()
+            await self._opened()
+            others: list[Awaitable[None]] = [
+                s.commit() for s in self._sessions.values() if s is not self._batch
+            ]
+            before, self._before_batch_commit = self._before_batch_commit, None
+            if before is not None:
+                others.append(before())
+            if len(others) == 1:
+                await others[0]
+            elif others:
+                # Both finish before anything else runs on their connections (no rollback
+                # while a statement is in flight); the first failure is raised.
+                results = await asyncio.gather(*others, return_exceptions=True)
+                for result in results:
+                    if isinstance(result, BaseException):
+                        raise result
             if self._batch is not None:
                 await self._batch.commit()
         finally:
             await self.close()
 
     async def rollback(self) -> None:
+        await self._settle()
         try:
             for session in self._sessions.values():
                 await session.rollback()
@@ -117,6 +178,8 @@ class UnitOfWork:
             await self.close()
 
     async def close(self) -> None:
+        await self._settle()
+        self._opening = None
         sessions, self._sessions, self._batch = list(self._sessions.values()), {}, None
         for session in sessions:
             await session.close()
