@@ -164,7 +164,13 @@ def build_router() -> APIRouter:
         "/executions",
         summary="List executions (paged, filtered, sorted)",
         response_model=ExecutionPageOut,
-        responses={400: {"description": "Bad parameter (named in validationErrors)"}},
+        responses={
+            400: {"description": "Bad parameter (named in validationErrors)"},
+            503: {
+                "description": "The database is unavailable, or a ticker filter needs the "
+                "security service and it is down (Retry-After says when to retry)"
+            },
+        },
     )
     async def list_executions(
         deps: ExecutionDep,
