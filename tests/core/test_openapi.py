@@ -68,3 +68,30 @@ def test_trade_spec_lists_its_other_codes(tmp_path: Any) -> None:
     assert "207" in paths["/api/v1/tradeOrders/batch/submit"]["post"]["responses"]
     assert {"409", "502"} <= set(paths["/api/v1/tradeOrders/{id}/submit"]["post"]["responses"])
     assert "409" in paths["/api/v1/executions/{id}/fill"]["put"]["responses"]
+
+
+@pytest.mark.parametrize("service", ["execution", "trade"])
+def test_headers_and_the_body_limit_are_documented(service: str, tmp_path: Any) -> None:
+    for method, path, op in _operations(_spec(service, tmp_path)):
+        responses = op["responses"]
+        for code, response in responses.items():
+            request_id = response.get("headers", {}).get("X-Request-Id")
+            assert request_id and request_id["required"], (method, path, code)
+        if op.get("requestBody"):  # BodySizeLimitMiddleware
+            assert "ErrorResponse" in str(responses.get("413")), (method, path)
+        if path.startswith("/api/") and "/health/" not in path:
+            assert "Retry-After" in responses["503"]["headers"], (method, path)
+
+
+def test_the_headers_each_service_sends_are_documented(tmp_path: Any) -> None:
+    execution = _spec("execution", tmp_path)["paths"]
+    create = execution["/api/v1/executions"]["post"]["responses"]
+    assert create["201"]["headers"]["Location"]["required"] is True
+    assert "Idempotent-Replayed" in create["201"]["headers"]
+    assert "Retry-After" in create["409"]["headers"]
+    batch = execution["/api/v1/executions/batch"]["post"]["responses"]
+    assert all("Idempotent-Replayed" in batch[code]["headers"] for code in ("201", "207", "400"))
+    trade = _spec("trade", tmp_path)["paths"]
+    for path in ("/api/v1/tradeOrders", "/api/v1/executions"):
+        total = trade[path]["get"]["responses"]["200"]["headers"]["X-Total-Count"]
+        assert (total["required"], total["schema"]["type"]) == (False, "integer")

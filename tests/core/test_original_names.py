@@ -43,6 +43,8 @@ def _value(cls: type[BaseSettings], field: str, n: int) -> tuple[str, Any]:
         return str(value), value
     if isinstance(default, float):
         return str(default + 1.5 * n), default + 1.5 * n
+    if field == "host":
+        return f"10.0.0.{n}", f"10.0.0.{n}"
     if field == "orders_topic":
         return f"orders-{n}", f"orders-{n}"
     return f"http://host-{n}.example:9999", f"http://host-{n}.example:9999"

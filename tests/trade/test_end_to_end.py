@@ -4,6 +4,7 @@ a refused batch, and a fill coming back."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -14,11 +15,13 @@ import pytest
 
 from tests.fixtures.servers import DatabaseFactory
 from tests.fixtures.waiting import eventually
-from tests.trade.factories import create_orders
+from tests.trade.factories import create_orders, order_payload
 from tests.trade.peers import Peers, peers
 from tranche.core.broker import EmbeddedBroker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
+
+JSON_TYPE = {"Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="module", params=["asgi", "loopback"])
@@ -121,6 +124,30 @@ async def test_single_submission_is_a_batch_of_one(wired: Peers) -> None:
     assert len(wired.faults.keys) == 1
     rows = await wired.execution_rows([r.json()["id"]])
     assert rows == {r.json()["id"]: [r.json()["executionServiceId"]]}
+
+
+@pytest.mark.parametrize("literal", ["9999999999.99999999", "1234567890.12345678"])
+async def test_extreme_decimals_are_accepted_by_the_execution_service(
+    wired: Peers, literal: str
+) -> None:
+    # Sent as JSON text: a float would make 9999999999.99999999 1e10, which the
+    # execution service refuses (more than ten integer digits).
+    order = json.dumps(order_payload(quantity=0, limitPrice=0))
+    order = order.replace('"quantity": 0', f'"quantity": {literal}')
+    order = order.replace('"limitPrice": 0', f'"limitPrice": {literal}')
+    created = await wired.trade.post("/api/v1/tradeOrders", content=order, headers=JSON_TYPE)
+    assert created.status_code == 201, created.text
+    r = await wired.trade.post(
+        f"/api/v1/tradeOrders/{created.json()['id']}/submit",
+        content=f'{{"quantity": {literal}, "destinationId": 1}}',
+        headers=JSON_TYPE,
+    )
+    assert r.status_code == 201, r.text
+    service_id = r.json()["executionServiceId"]
+    theirs = await wired.execution.get(f"/api/v1/execution/{service_id}")
+    exact = json.loads(theirs.content, parse_float=Decimal)
+    assert (exact["quantity"], exact["limitPrice"]) == (Decimal(literal), Decimal(literal))
+    assert exact["tradeServiceExecutionId"] == r.json()["id"]
 
 
 async def test_a_fill_at_the_execution_service_reaches_the_trade_execution(wired: Peers) -> None:

@@ -120,3 +120,43 @@ async def test_a_failing_record_transaction_releases_the_claim(
         assert retry.status_code == 200, retry.text
         assert retry.json()["executionStatus"]["abbreviation"] == "SENT"
     assert service.keys()[0] == service.keys()[1]
+
+
+async def test_an_id_another_execution_already_holds_is_not_stored_twice(
+    trade_pg_url: str,
+) -> None:
+    """A confused execution service answers a later submission with an id the trade
+    service already stored on an earlier execution: the earlier one keeps it, the later
+    one is released with its key kept, and its retry (a replay with a fresh id) sticks."""
+    answers: list[int | None] = []
+
+    async def handle(request: httpx.Request, items: list[dict[str, Any]]) -> httpx.Response:
+        results = [service.result(i, item) for i, item in enumerate(items)]
+        if len(service.requests) == 2:  # the second submission's first answer
+            results[0]["execution"]["id"] = answers[0]
+        answers.append(results[0]["execution"]["id"])
+        return batch_response(results)
+
+    service = ScriptedExecutionService(handle)
+    async with trade_app(trade_pg_url, service.transport()) as client:
+        earlier, later = await create_executions(client, 2)
+        sent = await client.post(f"/api/v1/execution/{earlier['id']}/submit")
+        assert sent.status_code == 200, sent.text
+        held = sent.json()["executionServiceId"]
+        path = f"/api/v1/execution/{later['id']}/submit"
+        first = await client.post(path)
+        assert first.status_code == 502, first.text
+        assert f"already held by execution {earlier['id']}" in first.json()["message"]
+        assert "same Idempotency-Key" in first.json()["message"]
+        kept = (await client.get(f"/api/v1/executions/{earlier['id']}")).json()
+        assert kept["executionServiceId"] == held
+        refused = (await client.get(f"/api/v1/executions/{later['id']}")).json()
+        assert (refused["executionStatus"]["abbreviation"], refused["executionServiceId"]) == (
+            "NEW",
+            None,
+        )
+        retry = await client.post(path)
+        assert retry.status_code == 200, retry.text
+        assert retry.json()["executionServiceId"] not in (None, held)
+    assert service.keys()[1] == service.keys()[2] != service.keys()[0]
+    assert service.requests[1].content == service.requests[2].content

@@ -16,7 +16,9 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from tranche.core.errors import InvalidInput
 from tranche.core.http import from_app_state
 from tranche.core.idempotency import IdempotencyStore
+from tranche.core.openapi import response_header
 from tranche.execution.idempotent import (
+    REPLAY_HEADER,
     Checkpoint,
     Rendered,
     request_fingerprint,
@@ -64,6 +66,18 @@ IdempotencyKey = Annotated[
     ),
 ]
 ExecutionId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Execution id.")]
+_REPLAYED = {
+    REPLAY_HEADER: response_header(
+        "`true` when this is the stored answer to an earlier request with the same "
+        "Idempotency-Key (nothing was written)",
+        {"type": "string", "enum": ["true"]},
+    )
+}
+_IN_FLIGHT = {
+    "description": "A request with this Idempotency-Key is still running",
+    "headers": {"Retry-After": response_header("Seconds to wait", {"type": "integer"})},
+}
+_KEY_REUSED = {"description": "Idempotency-Key reused with a different body"}
 
 
 async def _body(request: Request) -> Any:
@@ -150,7 +164,13 @@ def build_router() -> APIRouter:
         "/executions",
         summary="List executions (paged, filtered, sorted)",
         response_model=ExecutionPageOut,
-        responses={400: {"description": "Bad parameter (named in validationErrors)"}},
+        responses={
+            400: {"description": "Bad parameter (named in validationErrors)"},
+            503: {
+                "description": "The database is unavailable, or a ticker filter needs the "
+                "security service and it is down (Retry-After says when to retry)"
+            },
+        },
     )
     async def list_executions(
         deps: ExecutionDep,
@@ -185,9 +205,17 @@ def build_router() -> APIRouter:
         status_code=201,
         response_model=ExecutionOut,
         responses={
+            201: {
+                "headers": {
+                    "Location": response_header(
+                        "The created execution: /api/v1/execution/{id}", required=True
+                    ),
+                    **_REPLAYED,
+                }
+            },
             400: {"description": "Invalid execution (the field is named)"},
-            409: {"description": "A request with this Idempotency-Key is still running"},
-            422: {"description": "Idempotency-Key reused with a different body"},
+            409: _IN_FLIGHT,
+            422: _KEY_REUSED,
         },
         openapi_extra={
             "requestBody": {"required": True, "content": {JSON: {"schema": _post_schema()}}}
@@ -218,10 +246,16 @@ def build_router() -> APIRouter:
         status_code=201,
         response_model=BatchResponseOut,
         responses={
-            207: {"model": BatchResponseOut, "description": "Some executions failed"},
+            201: {"headers": _REPLAYED},
+            207: {
+                "model": BatchResponseOut,
+                "description": "Some executions failed",
+                "headers": _REPLAYED,
+            },
             400: {
                 "description": "All failed (BatchExecutionResponseDTO), or the request is "
                 "invalid as a whole (error body)",
+                "headers": _REPLAYED,
                 "content": {
                     JSON: {
                         "schema": {
@@ -233,8 +267,8 @@ def build_router() -> APIRouter:
                     }
                 },
             },
-            409: {"description": "A request with this Idempotency-Key is still running"},
-            422: {"description": "Idempotency-Key reused with a different body"},
+            409: _IN_FLIGHT,
+            422: _KEY_REUSED,
         },
         openapi_extra={
             "requestBody": {

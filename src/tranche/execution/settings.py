@@ -103,6 +103,7 @@ class ExecutionSettings(SpringNames, ServiceSettings):
     #: first one set wins (its code let ``batch.execution.database.*`` override Hikari's).
     spring_properties: ClassVar[Mapping[str, str]] = {
         "server.port": "port",
+        "server.address": "host",
         "kafka.topic.orders": "orders_topic",
         "security-service.base-url": "security_service_base_url",
         "trade.service.base-url": "trade_service_base_url",

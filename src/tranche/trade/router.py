@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
+from tranche.core.openapi import response_header
 from tranche.trade.bulk_orders import create_trade_orders_bulk
 from tranche.trade.fills import apply_fill
 from tranche.trade.mapping import execution_response, trade_order_response
@@ -68,6 +69,19 @@ SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     502: {"description": "The execution service could not be reached or failed"},
 }
 
+#: The v1 lists' total (the original's header), sent when any paging parameter is given.
+TOTAL_COUNT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            "X-Total-Count": response_header(
+                "All rows the list would have without paging; sent when limit, offset or "
+                "a filter is given",
+                {"type": "integer", "minimum": 0},
+            )
+        }
+    }
+}
+
 #: A bulk create is refused with the original's FAILURE body, or with the uniform error
 #: body when the request is not a list of 1-1000 items.
 BULK_REFUSED: dict[str, Any] = {
@@ -87,7 +101,10 @@ BULK_REFUSED: dict[str, Any] = {
 
 def _trade_order_routes(router: APIRouter) -> None:
     @router.get(
-        "/api/v1/tradeOrders", tags=["trade orders"], response_model=list[TradeOrderResponse]
+        "/api/v1/tradeOrders",
+        tags=["trade orders"],
+        response_model=list[TradeOrderResponse],
+        responses=TOTAL_COUNT,
     )
     async def trade_orders(
         ctx: TradeDep,
@@ -184,7 +201,12 @@ def _trade_order_routes(router: APIRouter) -> None:
 
 
 def _execution_routes(router: APIRouter) -> None:
-    @router.get("/api/v1/executions", tags=["executions"], response_model=list[ExecutionResponse])
+    @router.get(
+        "/api/v1/executions",
+        tags=["executions"],
+        response_model=list[ExecutionResponse],
+        responses=TOTAL_COUNT,
+    )
     async def executions(ctx: TradeDep, limit: Limit = None, offset: Offset = None) -> Response:
         async with ctx.store.read() as s:
             rows, total = await list_executions(s, limit, offset or 0)

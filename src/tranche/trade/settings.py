@@ -77,6 +77,7 @@ class TradeSettings(SpringNames, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TRADE_", extra="ignore")
     spring_properties: ClassVar[Mapping[str, str]] = {
         "server.port": "port",
+        "server.address": "host",
         "execution.service.base-url": "execution_service_base_url",
         "execution.service.connect-timeout": "execution_service_connect_timeout_ms",
         "execution.service.read-timeout": "execution_service_read_timeout_ms",
