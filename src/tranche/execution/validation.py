@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
+from tranche.core.storable import UNSTORABLE_MESSAGE, storable
 from tranche.execution.models import EIGHT_PLACES
 from tranche.execution.schemas import ExecutionPostIn, ExecutionPutIn
 
@@ -104,23 +105,6 @@ class ValidFill:
     quantity_filled: Decimal
     average_price: Decimal | None
     version: int
-
-
-UNSTORABLE_MESSAGE = "contains a character that cannot be stored (NUL or an unpaired surrogate)"
-
-
-def storable(text: str) -> bool:
-    """Whether both databases can hold ``text``: PostgreSQL refuses NUL in text columns and
-    a lone surrogate (which JSON's ``\\ud800`` escape can produce) has no UTF-8 encoding."""
-    if "\x00" in text:
-        return False
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def validate_filters(filters: Mapping[str, str | None]) -> Invalid | None:

@@ -28,6 +28,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from tranche.core.storable import unstorable_reason
+
 __all__ = [
     "MAX_BATCH_SUBMISSIONS",
     "MAX_BULK_TRADE_ORDERS",
@@ -80,17 +82,10 @@ Id = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 
 def _storable(value: str) -> str:
-    """Refuse what no database column can hold: PostgreSQL rejects NUL in text, and a lone
-    surrogate (JSON's ``\\ud800`` escape) has no UTF-8 encoding — both used to be a 500."""
-    if "\x00" in value:
-        raise ValueError("contains a character that cannot be stored (NUL)")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError(
-                "contains a character that cannot be stored (an unpaired surrogate)"
-            ) from None
+    """Refuse what no database column can hold (:mod:`tranche.core.storable`)."""
+    why = unstorable_reason(value)
+    if why is not None:
+        raise ValueError(f"contains a character that cannot be stored ({why})")
     return value
 
 

@@ -157,8 +157,18 @@ COPY_COLUMNS = (
 _COPY_THRESHOLD = 64
 
 
-def _row(event: OutboxEvent, event_id: str, now: datetime, prefix: str) -> tuple[Any, ...]:
-    """The row's values in ``COPY_COLUMNS`` order; ``prefix`` names the event in errors."""
+def _row(
+    event: OutboxEvent,
+    event_id: str,
+    now: datetime,
+    prefix: str,
+    encoded: dict[int, str | None] | None = None,
+) -> tuple[Any, ...]:
+    """The row's values in ``COPY_COLUMNS`` order; ``prefix`` names the event in errors.
+
+    ``encoded`` caches the headers' JSON by the mapping's identity for one call of
+    :func:`enqueue_many`, where a chunk's events commonly share one headers mapping
+    (encoding it per event was a tenth of a 1 000-item batch's CPU)."""
     topic, key = event.topic, event.key
     if topic not in _valid_topics:
         _check_topic(topic, f"{prefix}topic")
@@ -167,7 +177,16 @@ def _row(event: OutboxEvent, event_id: str, now: datetime, prefix: str) -> tuple
     payload, defect = serialise_value(event.value)
     if defect is not None:
         log.error("outbox_event_defective", topic=topic, event_id=event_id, defect=defect)
-    headers = encode_headers(event.headers, f"{prefix}headers") if event.headers else None
+    headers: str | None = None
+    if event.headers:
+        if encoded is None:
+            headers = encode_headers(event.headers, f"{prefix}headers")
+        else:
+            ident = id(event.headers)
+            if ident in encoded:
+                headers = encoded[ident]
+            else:
+                headers = encoded[ident] = encode_headers(event.headers, f"{prefix}headers")
     return (event_id, topic, key, payload, headers, _PENDING, 0, defect, now, now)
 
 
@@ -196,8 +215,13 @@ async def enqueue_many(session: AsyncSession, events: Sequence[OutboxEvent]) -> 
         return []
     now = utc_now()
     ids = new_event_ids(len(events))
+    # Keyed by id(): every mapping in ``events`` stays alive for this call, so an id
+    # cannot be reused by another mapping before the cache is dropped.
+    encoded: dict[int, str | None] = {}
     try:
-        rows = [_row(e, event_id, now, "") for e, event_id in zip(events, ids, strict=True)]
+        rows = [
+            _row(e, event_id, now, "", encoded) for e, event_id in zip(events, ids, strict=True)
+        ]
     except ValueError:
         # Validate again, naming the index of the first bad event.
         for i, e in enumerate(events):

@@ -22,8 +22,6 @@ rounds and its housekeeping (table gauges, purge of old SENT rows) are two
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
@@ -51,7 +49,7 @@ from tranche.core.outbox.handoff import Handoff
 from tranche.core.outbox.metrics import OutboxMetrics
 from tranche.core.outbox.publisher import BrokerUnavailableError, Publisher
 from tranche.core.outbox.settings import OutboxSettings
-from tranche.core.outbox.waiting import Waiter
+from tranche.core.outbox.waiting import SentWaiters, Waiter
 from tranche.core.resilience import BreakerState, CircuitBreaker
 from tranche.core.settings import KafkaSettings
 
@@ -100,7 +98,7 @@ class Relay:
         self._locking = db.dialect in ("postgresql", "mysql")
         self._hooks: dict[str, list[Hook]] = {}
         self._renders: dict[str, Render] = {}
-        self._waiters: dict[str, list[Waiter]] = {}
+        self._waiters = SentWaiters()
         self._rounds = BackgroundLoop(
             f"relay:{name}",
             self._worker_round,
@@ -320,10 +318,7 @@ class Relay:
         self._topics.update(res.sent_topics)
         if res.sent_ids and self._waiters:
             # A failed hook may not have stored the instant: then callers read the table.
-            at = None if res.hook_failed_topics else res.handed_at
-            for event_id in self._waiters.keys() & res.sent_ids:
-                for waiter in self._waiters.get(event_id, ()):
-                    waiter.resolve((event_id,), at)
+            self._waiters.sent(res.sent_ids, None if res.hook_failed_topics else res.handed_at)
 
     async def _housekeeping(self) -> float | None:
         """Table gauges, ANALYZE of a large backlog (PostgreSQL), purge of old SENT rows."""
@@ -360,36 +355,16 @@ class Relay:
     ) -> dict[str, datetime | None]:
         """As :meth:`wait_sent`, with the hand-over instant (``SentEvent.sent_at``) of each
         event this process sent; None for those found SENT in the table."""
-        waiter = Waiter(event_ids)
-        if not waiter.remaining:
-            return {}
-        for event_id in waiter.remaining:
-            self._waiters.setdefault(event_id, []).append(waiter)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(timeout_s, 0.0)
-        poll = self._settings.poll_interval_ms / 1000
-        # Rows this process is handing off are answered here; the table is asked only
-        # when that does not come in time (another replica may have sent them).
-        check = self._handoff is None or not self._handoff.holds_all(waiter.remaining)
-        try:
-            while waiter.remaining:
-                if check:
-                    await self._check_table(waiter)
-                check = True
-                left = deadline - loop.time()
-                if not waiter.remaining or left <= 0:
-                    break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.done.wait(), min(left, poll))
-        finally:
-            for event_id in event_ids:
-                waiters = self._waiters.get(event_id)
-                if waiters is not None:
-                    with contextlib.suppress(ValueError):
-                        waiters.remove(waiter)
-                    if not waiters:
-                        del self._waiters[event_id]
-        return waiter.found
+        handoff = self._handoff
+        return await self._waiters.wait(
+            event_ids,
+            timeout_s,
+            self._settings.poll_interval_ms / 1000,
+            self._check_table,
+            # Rows this process is handing off are answered here; the table is asked only
+            # when that does not come in time (another replica may have sent them).
+            lambda ids: handoff is not None and handoff.holds_all(ids),
+        )
 
     async def _check_table(self, waiter: Waiter) -> None:
         try:

@@ -1,12 +1,18 @@
-"""What a caller of ``Relay.wait_sent`` waits on: the ids still to be confirmed, and those found."""
+"""Callers of ``Relay.wait_sent``: what each waits on, and the registry that answers them.
+
+A caller registers the event ids it waits for; each committed round resolves the ids it
+sent (with the round's hand-over instant), and the table is asked for the ones this
+process is not sending itself (another replica may have sent them).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+import contextlib
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 
-__all__ = ["Waiter"]
+__all__ = ["SentWaiters", "Waiter"]
 
 
 class Waiter:
@@ -26,3 +32,58 @@ class Waiter:
             self.found.update(dict.fromkeys(hit, at))
             if not self.remaining:
                 self.done.set()
+
+
+class SentWaiters:
+    """The waiters of one relay, by event id."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, list[Waiter]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._by_id)
+
+    def sent(self, event_ids: Collection[str], at: datetime | None) -> None:
+        """A committed round sent ``event_ids`` (``at``: their hand-over instant, if stored)."""
+        for event_id in self._by_id.keys() & set(event_ids):
+            for waiter in self._by_id.get(event_id, ()):
+                waiter.resolve((event_id,), at)
+
+    async def wait(
+        self,
+        event_ids: Collection[str],
+        timeout_s: float,
+        poll_s: float,
+        check_table: Callable[[Waiter], Awaitable[None]],
+        held_here: Callable[[Collection[str]], bool],
+    ) -> dict[str, datetime | None]:
+        """Event id -> hand-over instant (None if found SENT in the table) of those of
+        ``event_ids`` confirmed within ``timeout_s``. The table is asked every ``poll_s``,
+        and first of all unless every id is being sent by this process (``held_here``)."""
+        waiter = Waiter(event_ids)
+        if not waiter.remaining:
+            return {}
+        for event_id in waiter.remaining:
+            self._by_id.setdefault(event_id, []).append(waiter)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout_s, 0.0)
+        check = not held_here(waiter.remaining)
+        try:
+            while waiter.remaining:
+                if check:
+                    await check_table(waiter)
+                check = True
+                left = deadline - loop.time()
+                if not waiter.remaining or left <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.done.wait(), min(left, poll_s))
+        finally:
+            for event_id in event_ids:
+                waiters = self._by_id.get(event_id)
+                if waiters is not None:
+                    with contextlib.suppress(ValueError):
+                        waiters.remove(waiter)
+                    if not waiters:
+                        del self._by_id[event_id]
+        return waiter.found
