@@ -1,4 +1,5 @@
-"""Console fixtures: one running service (with a fake user-service) per module, one browser."""
+"""Console fixtures: one running service (with a fake user-service and a real SMTP server)
+per module, one browser."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.doctoral.console.harness import (
+    MailServer,
     Service,
     UserService,
     launch_chromium,
@@ -24,10 +26,16 @@ def user_service() -> Iterator[UserService]:
 
 
 @pytest.fixture(scope="module")
+def mail_server() -> Iterator[MailServer]:
+    with MailServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def service(
-    tmp_path_factory: pytest.TempPathFactory, user_service: UserService
+    tmp_path_factory: pytest.TempPathFactory, user_service: UserService, mail_server: MailServer
 ) -> Iterator[Service]:
-    yield from start_service(tmp_path_factory.mktemp("console"), user_service.url)
+    yield from start_service(tmp_path_factory.mktemp("console"), user_service.url, mail_server.port)
 
 
 @pytest.fixture(scope="module")
