@@ -52,14 +52,19 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, service: Service, tmp_path: Path) -> Iterator[Any]:
-    """A fresh tab (its own context: no token, no cookies) that fails on any page error."""
+    """A fresh tab (its own context: no token, no cookies) that fails on any page error
+    and on any request leaving the service's origin (no CDN: the machine has no internet)."""
     context = browser.new_context(
         viewport={"width": 1366, "height": 900}, locale="fr-FR", accept_downloads=True
     )
     context.set_default_timeout(20_000)
     tab = context.new_page()
     errors: list[str] = []
+    foreign: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    own = (service.url + "/", "blob:" + service.url + "/", "data:", "about:")
+    tab.on("request", lambda r: None if r.url.startswith(own) else foreign.append(r.url))
     yield tab
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
+    assert foreign == [], f"requests outside the service: {foreign}"

@@ -76,6 +76,7 @@ def start_and_stop(
     page.get_by_role("dialog").get_by_role("button", name="Lancer maintenant").click()
     expect(status_of(page)).to_have_attribute("data-status", "STARTED")
     execution_id = int(page.url.rsplit("/", 1)[1])
+    page.evaluate("() => { window.notReloaded = true; }")
     # The re-send step is under way: it cannot end before the server answers.
     resend = page.get_by_role("row").filter(has_text="retryPendingNotificationsStep")
     expect(resend.locator("[data-status]")).to_have_attribute("data-status", "STARTED")
@@ -91,6 +92,7 @@ def start_and_stop(
     expect(status_of(page)).to_have_text("Arrêt en cours")
     mail.release()
     finished_execution(page, "STOPPED")
+    assert page.evaluate("() => window.notReloaded") is True  # all of it seen live
     expect(page.get_by_role("status")).to_have_text(f"Exécution n° {execution_id} : Arrêté.")
     if screenshots:
         shoot(page, screenshots, "execution-stopped")
