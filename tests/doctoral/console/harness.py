@@ -9,14 +9,17 @@ endpoint, the page's content), never on a fixed delay.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +28,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 
 from tranche.core.broker import free_port
 from tranche.core.jwt import issue_token
@@ -34,12 +38,14 @@ __all__ = [
     "CHROMIUM_ARGS",
     "PASSWORD",
     "SECRET",
+    "MailServer",
     "Service",
     "UserService",
     "copy_screenshot",
     "launch_chromium",
     "missing",
     "start_service",
+    "tampered_audit_row",
     "token",
 ]
 
@@ -119,6 +125,42 @@ class UserService:
         self.server.server_close()
 
 
+class MailServer:
+    """A real SMTP server on loopback whose answer to DATA can be held.
+
+    While :meth:`hold` is in effect a job sending mail is genuinely running, waiting on
+    the server, until :meth:`release`: the test decides when it may go on, so what the
+    console shows of a running execution (and of a stop asked meanwhile) never depends
+    on how fast the machine is.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received = 0
+        self._open = threading.Event()
+        self._open.set()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, _server: Any, _session: Any, _envelope: Any) -> str:
+        await asyncio.get_running_loop().run_in_executor(None, self._open.wait)
+        self.received += 1
+        return "250 OK"
+
+    def hold(self) -> None:
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    def __enter__(self) -> MailServer:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+        self.controller.stop()
+
+
 @dataclass
 class Service:
     url: str
@@ -142,7 +184,7 @@ class Service:
             threading.Event().wait(0.05)
 
 
-def _env(data_dir: Path, user_service_url: str | None) -> dict[str, str]:
+def _env(data_dir: Path, user_service_url: str | None, smtp_port: int | None) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -158,12 +200,21 @@ def _env(data_dir: Path, user_service_url: str | None) -> dict[str, str]:
     )
     if user_service_url:
         env["DOCTORAL_USER_SERVICE_URL"] = user_service_url
+    if smtp_port:
+        # A held answer must outlast the test's clicks, never the job's patience.
+        env.update(
+            DOCTORAL_SMTP_HOST="127.0.0.1",
+            DOCTORAL_SMTP_PORT=str(smtp_port),
+            DOCTORAL_SMTP_TIMEOUT_S="300",
+        )
     return env
 
 
-def start_service(data_dir: Path, user_service_url: str | None = None) -> Iterator[Service]:
+def start_service(
+    data_dir: Path, user_service_url: str | None = None, smtp_port: int | None = None
+) -> Iterator[Service]:
     """Seed the embedded databases, start the service, wait until it is healthy; stop it after."""
-    env = _env(data_dir, user_service_url)
+    env = _env(data_dir, user_service_url, smtp_port)
     seeded = subprocess.run(
         [str(TRANCHE), "doctoral", "seed-demo"], env=env, capture_output=True, timeout=300
     )
@@ -211,3 +262,28 @@ def copy_screenshot(source: Path, name: str) -> None:
     target = os.environ.get("CONSOLE_SCREENSHOTS_DIR")
     if target:
         shutil.copyfile(source, Path(target) / name)
+
+
+@contextmanager
+def tampered_audit_row(service: Service, seq: int) -> Iterator[None]:
+    """Rewrite one audit row behind the service's back (its append-only triggers dropped),
+    as someone with write access to batchdb could; put the row and the triggers back after."""
+    db = sqlite3.connect(service.data_dir / "batchdb.db")
+    try:
+        triggers = db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'"
+        ).fetchall()
+        (details,) = db.execute("SELECT details FROM audit_log WHERE seq = ?", (seq,)).fetchone()
+        for name, _sql in triggers:
+            db.execute(f'DROP TRIGGER "{name}"')
+        db.execute("UPDATE audit_log SET details = 'rewritten' WHERE seq = ?", (seq,))
+        db.commit()
+        try:
+            yield
+        finally:
+            db.execute("UPDATE audit_log SET details = ? WHERE seq = ?", (details, seq))
+            for _name, sql in triggers:
+                db.execute(sql)
+            db.commit()
+    finally:
+        db.close()

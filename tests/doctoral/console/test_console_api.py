@@ -5,13 +5,12 @@ Against the running service over loopback (no browser needed).
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.doctoral.console.harness import PASSWORD, Service, token
+from tests.doctoral.console.harness import PASSWORD, Service, tampered_audit_row, token
 
 CONSOLE_API = [
     "/api/batch/console/history",
@@ -134,24 +133,16 @@ def test_password_sign_in_is_relayed_to_user_service(service: Service) -> None:
 
 
 def test_a_tampered_audit_row_shows_as_a_broken_chain(service: Service) -> None:
-    """Last of the module: it breaks the chain on purpose."""
     before = service.api("GET", "/api/batch/console/audit", params={"size": 5}).json()
     assert before["verification"]["ok"] is True
     assert before["total"] == before["verification"]["rows"] > 0
     assert len(before["entries"]) == 5
     assert before["entries"][0]["seq"] == before["total"]
-    db = sqlite3.connect(service.data_dir / "batchdb.db")
-    try:
-        triggers = db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'"
-        ).fetchall()
-        for (name,) in triggers:
-            db.execute(f'DROP TRIGGER "{name}"')
-        db.execute("UPDATE audit_log SET details = 'rewritten' WHERE seq = 2")
-        db.commit()
-    finally:
-        db.close()
-    after = service.api("GET", "/api/batch/console/audit").json()["verification"]
+    with tampered_audit_row(service, 2):
+        after = service.api("GET", "/api/batch/console/audit").json()["verification"]
     assert after["ok"] is False
     assert after["brokenSeq"] == 2
     assert after["reason"] == "row content does not match its hash"
+    # Put back as it was, the chain verifies again.
+    again = service.api("GET", "/api/batch/console/audit").json()["verification"]
+    assert again["ok"] is True

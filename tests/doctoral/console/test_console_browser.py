@@ -3,43 +3,22 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.doctoral.console.harness import (
-    PASSWORD,
-    Service,
-    UserService,
-    copy_screenshot,
-    missing,
-    token,
+from tests.doctoral.console.browsing import (
+    expect,
+    finished_execution,
+    go_to,
+    job_row,
+    shoot,
+    sign_in,
+    status_of,
 )
-
-try:
-    from playwright.sync_api import expect
-except ImportError:  # pragma: no cover - the dev extra installs it
-    missing("Playwright's Python package is absent (pip install -e '.[dev]')")
-
-
-def sign_in(page: Any, service: Service, jwt: str | None = None) -> None:
-    page.goto(service.url + "/console/")
-    page.get_by_label("Jeton JWT (rôle ROLE_ADMIN)").fill(jwt or token())
-    page.get_by_role("button", name="Utiliser ce jeton").click()
-    expect(page.get_by_role("heading", name="Traitements", exact=True)).to_be_visible()
-
-
-def job_row(page: Any, job: str) -> Any:
-    return page.locator(f'tr[data-job="{job}"]')
-
-
-def finished_execution(page: Any) -> int:
-    """On an execution's page, wait (on its polled status) until it completed; its id."""
-    expect(page).to_have_url(re.compile(r"#/executions/\d+$"))
-    expect(page.locator("#execution-status [data-status]")).to_have_attribute(
-        "data-status", "COMPLETED", timeout=60_000
-    )
-    return int(page.url.rsplit("/", 1)[1])
+from tests.doctoral.console.harness import (
+    Service,
+    tampered_audit_row,
+)
 
 
 def test_an_admin_runs_a_job_watches_it_complete_and_finds_it_in_the_history(
@@ -91,109 +70,30 @@ def test_the_monthly_report_of_a_chosen_month_is_listed_and_downloaded(
     assert saved.read_bytes().startswith(b"%PDF")
 
 
-def test_a_token_without_role_admin_is_refused(page: Any, service: Service) -> None:
-    page.goto(service.url + "/console/")
-    page.get_by_label("Jeton JWT (rôle ROLE_ADMIN)").fill(token(["ROLE_DOCTORANT"]))
-    page.get_by_role("button", name="Utiliser ce jeton").click()
-    expect(page.get_by_role("alert")).to_contain_text("Accès refusé")
-    expect(page.get_by_role("navigation", name="Pages de la console")).to_be_hidden()
-
-
-def test_an_expired_session_returns_to_the_login_with_a_message(
+def test_the_audit_log_shows_the_runs_and_whether_its_chain_holds(
     page: Any, service: Service
 ) -> None:
-    short = token(ttl=timedelta(seconds=4))
-    exp_ms = _exp_ms(short)
-    sign_in(page, service, short)
-    # Wait on the clock the token is checked against, not a fixed delay.
-    page.wait_for_function("(after) => Date.now() > after", arg=exp_ms + 1000, timeout=30_000)
-    page.get_by_role("link", name="Statistiques").click()
-    expect(page.get_by_role("alert")).to_contain_text("session a expiré")
-    # The sign-in form is offered (DOCTORAL_USER_SERVICE_URL is set) and has the focus.
-    expect(page.get_by_label("Adresse e-mail")).to_be_focused()
-    assert page.evaluate("window.localStorage.length + window.sessionStorage.length") == 0
-
-
-def test_a_job_can_be_run_with_the_keyboard_only(page: Any, service: Service) -> None:
-    page.goto(service.url + "/console/")
-    expect(page.get_by_label("Adresse e-mail")).to_be_focused()
-    for _ in range(10):  # e-mail, password, sign-in button, then the token field
-        if page.evaluate("document.activeElement.id") == "login-token":
-            break
-        page.keyboard.press("Tab")
-    expect(page.get_by_label("Jeton JWT (rôle ROLE_ADMIN)")).to_be_focused()
-    page.keyboard.insert_text(token())
-    page.keyboard.press("Tab")
-    page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Traitements", exact=True)).to_be_visible()
-    for _ in range(40):
-        if page.evaluate("document.activeElement.getAttribute('aria-label')") == (
-            "Lancer dataConsistencyJob"
-        ):
-            break
-        page.keyboard.press("Tab")
-    expect(page.get_by_role("button", name="Lancer dataConsistencyJob")).to_be_focused()
-    page.keyboard.press("Enter")
-    dry_run = page.get_by_label(re.compile("Simulation"))
-    expect(dry_run).to_be_focused()
-    page.keyboard.press("Space")
-    expect(dry_run).to_be_checked()
-    page.keyboard.press("Tab")
-    expect(page.get_by_role("button", name="Lancer maintenant")).to_be_focused()
-    page.keyboard.press("Enter")
-    finished_execution(page)
-
-    page.get_by_role("link", name="Anomalies").focus()
-    page.keyboard.press("Enter")
-    expect(page.get_by_role("main")).to_contain_text("simulation (dry run)")
-    expect(page.get_by_role("main")).to_contain_text("Demande de soutenance sans inscription")
-
-
-def test_escape_cancels_a_run(page: Any, service: Service) -> None:
-    sign_in(page, service)
-    before = service.api("GET", "/api/batch/jobs/archiveJob/executions").headers["X-Total-Count"]
-    job_row(page, "archiveJob").get_by_role("button").click()
-    expect(page.get_by_role("dialog")).to_be_visible()
-    page.keyboard.press("Escape")
-    expect(page.get_by_role("dialog")).to_be_hidden()
-    expect(page.get_by_role("button", name="Lancer archiveJob")).to_be_focused()
-    after = service.api("GET", "/api/batch/jobs/archiveJob/executions").headers["X-Total-Count"]
-    assert after == before
-
-
-def test_sign_in_through_user_service(
-    page: Any, service: Service, user_service: UserService
-) -> None:
-    page.goto(service.url + "/console/")
-    page.get_by_label("Adresse e-mail").fill("admin@univ.fr")
-    page.get_by_label("Mot de passe").fill("pas le bon")
-    page.get_by_role("button", name="Se connecter").click()
-    expect(page.get_by_role("alert")).to_contain_text("wrong e-mail or password")
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-    expect(page.get_by_role("heading", name="Traitements", exact=True)).to_be_visible()
-    assert user_service.logins[-1] == {"email": "admin@univ.fr", "password": PASSWORD}
-
-
-def test_the_audit_log_shows_the_runs_and_an_intact_chain(page: Any, service: Service) -> None:
     service.wait_finished(
         service.api("POST", "/api/batch/jobs/tokenCleanupJob/run").json()["executionId"]
     )
     sign_in(page, service)
     page.get_by_role("link", name="Journal d'audit").click()
     expect(page.locator("#chain-result")).to_contain_text("Chaîne intègre")
-    expect(page.get_by_role("table", name="Entrées, les plus récentes d'abord")).to_contain_text(
-        "MANUAL_TRIGGER"
+    entries = page.get_by_role("table", name="Entrées, les plus récentes d'abord")
+    expect(entries).to_contain_text("MANUAL_TRIGGER")
+    # Read-only: nothing on the page can change an entry.
+    expect(page.locator("#page").get_by_role("button")).to_have_text(
+        ["Page précédente", "Page suivante"]
     )
-
-
-def _exp_ms(jwt: str) -> int:
-    import base64
-    import json
-
-    payload = jwt.split(".")[1]
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return int(claims["exp"]) * 1000
+    with tampered_audit_row(service, 1):
+        go_to(page, "#/jobs")
+        expect(page.get_by_role("heading", name="Traitements", exact=True)).to_be_visible()
+        page.get_by_role("link", name="Journal d'audit").click()
+        verdict = page.get_by_role("alert")
+        expect(verdict).to_contain_text("Chaîne rompue")
+        expect(verdict).to_contain_text(
+            "à l'entrée n° 1 : son contenu ne correspond plus à son empreinte (entrée modifiée)"
+        )
 
 
 PAGES = [
@@ -216,43 +116,41 @@ def test_every_page_renders_in_french_without_errors(
     service.wait_finished(check)
     page.goto(service.url + "/console/")
     expect(page.get_by_role("heading", name="Connexion")).to_be_visible()
-    _shoot(page, tmp_path, "login")
+    shoot(page, tmp_path, "login")
     sign_in(page, service)
     for name, route, heading in PAGES:
-        page.evaluate("(route) => { window.location.hash = route; }", route)
+        go_to(page, route)
         expect(page.get_by_role("heading", level=2)).to_have_text(heading)
         expect(page.locator("#page")).not_to_have_attribute("aria-busy", "true")
         expect(page.locator("#status.error")).to_have_count(0)
-        _shoot(page, tmp_path, name, full_page=name != "anomalies")  # that one is long
-    page.evaluate("(route) => { window.location.hash = route; }", f"#/executions/{report}")
-    expect(page.locator("#execution-status [data-status]")).to_have_attribute(
-        "data-status", "COMPLETED"
-    )
-    _shoot(page, tmp_path, "execution")
-    page.evaluate("() => { window.location.hash = '#/jobs'; }")
+        shoot(page, tmp_path, name, full_page=name != "anomalies")  # that one is long
+    go_to(page, f"#/executions/{report}")
+    expect(status_of(page)).to_have_attribute("data-status", "COMPLETED")
+    shoot(page, tmp_path, "execution")
+    go_to(page, "#/jobs")
     job_row(page, "monthlyReportJob").get_by_role("button").click()
     expect(page.get_by_role("dialog")).to_be_visible()
-    _shoot(page, tmp_path, "run-dialog", full_page=False)
+    shoot(page, tmp_path, "run-dialog", full_page=False)
 
 
-def _shoot(page: Any, folder: Path, name: str, full_page: bool = True) -> None:
-    path = folder / f"console-{name}.png"
-    page.screenshot(path=path, full_page=full_page, animations="disabled")
-    assert path.stat().st_size > 10_000
-    copy_screenshot(path, path.name)
+FAIL = "network failure"
 
 
-def _first_answer_rewritten(page: Any, execution_id: int, changes: dict[str, Any]) -> None:
-    """The first read of the execution answers it as ``changes`` say; later reads are real."""
-    served = {"first": True}
+def _answers_scripted(page: Any, execution_id: int, *script: dict[str, Any] | str) -> None:
+    """The first reads of the execution answer as ``script`` says — the real one with
+    those fields changed, or (``FAIL``) no answer at all; later reads are real."""
+    pending = list(script)
 
     def handle(route: Any) -> None:
-        if not served["first"]:
+        if not pending:
             route.continue_()
             return
-        served["first"] = False
+        step = pending.pop(0)
+        if step == FAIL:
+            route.abort("connectionrefused")
+            return
         real = route.fetch()
-        route.fulfill(response=real, json={**real.json(), **changes})
+        route.fulfill(response=real, json={**real.json(), **step})
 
     page.route(f"**/api/batch/jobs/executions/{execution_id}", handle)
 
@@ -265,33 +163,95 @@ def test_the_execution_view_follows_a_run_without_reloading(page: Any, service: 
         "endTime": None,
         "progress": {"total": 10, "done": 4, "percent": 40.0},
     }
-    _first_answer_rewritten(page, execution_id, running)
+    # Running at 40 %, then one poll finds no service, then the real, finished execution.
+    _answers_scripted(page, execution_id, running, FAIL)
     sign_in(page, service)
     page.evaluate("() => { window.notReloaded = true; }")
-    page.evaluate("(route) => { window.location.hash = route; }", f"#/executions/{execution_id}")
+    go_to(page, f"#/executions/{execution_id}")
     expect(page.locator("#progress-text")).to_contain_text("40 % — 4 sur 10")
     expect(page.get_by_role("button", name="Arrêter")).to_be_visible()
-    # The next poll reads the real, finished execution: the page follows by itself.
-    expect(page.locator("#execution-status [data-status]")).to_have_attribute(
-        "data-status", "COMPLETED"
+    expect(page.get_by_role("status")).to_contain_text(
+        f"Suivi de l'exécution n° {execution_id} interrompu (le service ne répond pas)"
     )
+    # The page keeps trying by itself and follows the run to its end.
+    expect(status_of(page)).to_have_attribute("data-status", "COMPLETED")
     expect(page.get_by_role("button", name="Arrêter")).to_be_hidden()
-    expect(page.get_by_role("status")).to_contain_text(f"Exécution n° {execution_id} : Terminé")
+    expect(page.get_by_role("status")).to_have_text(f"Exécution n° {execution_id} : Terminé.")
     assert page.evaluate("() => window.notReloaded") is True
 
 
 def test_restart_and_abandon_ask_first_and_show_the_api_answer(page: Any, service: Service) -> None:
     execution_id = service.api("POST", "/api/batch/jobs/tokenCleanupJob/run").json()["executionId"]
     service.wait_finished(execution_id)
-    _first_answer_rewritten(page, execution_id, {"status": "FAILED", "exitCode": "FAILED"})
+    _answers_scripted(page, execution_id, {"status": "FAILED", "exitCode": "FAILED"})
     sign_in(page, service)
-    page.evaluate("(route) => { window.location.hash = route; }", f"#/executions/{execution_id}")
+    go_to(page, f"#/executions/{execution_id}")
     expect(page.get_by_role("button", name="Relancer")).to_be_visible()
     page.get_by_role("button", name="Abandonner").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text(f"Abandonner l'exécution n° {execution_id} ?")
     dialog.get_by_role("button", name="Abandonner").click()
     # It really completed, so the service refuses (409) and the console says why.
-    expect(page.get_by_role("status")).to_contain_text("Abandonner refusé")
+    expect(page.get_by_role("status")).to_contain_text("Abandon refusé par le service")
     detail = service.api("GET", f"/api/batch/jobs/executions/{execution_id}").json()
     assert detail["status"] == "COMPLETED"
+
+
+def test_the_statistics_chart_draws_the_success_rate_and_duration_of_each_day(
+    page: Any, service: Service
+) -> None:
+    # The service's runs all happened today; days before are answered for the chart.
+    days = [
+        {"day": "2026-11-02", "executions": 4, "completed": 4, "failed": 0,
+         "successRate": 100.0, "averageSeconds": 12.5},
+        {"day": "2026-11-03", "executions": 2, "completed": 1, "failed": 1,
+         "successRate": 50.0, "averageSeconds": 40.0},
+        {"day": "2026-11-05", "executions": 1, "completed": 0, "failed": 1,
+         "successRate": 0.0, "averageSeconds": None},
+    ]  # fmt: skip
+    page.route("**/api/batch/console/timeline*", lambda route: route.fulfill(json=days))
+    sign_in(page, service)
+    page.get_by_role("link", name="Statistiques").click()
+    chart = page.get_by_role(
+        "img", name="Taux de réussite et durée moyenne des exécutions par jour"
+    )
+    expect(chart.locator("circle.rate")).to_have_count(3)  # one point of the rate per day
+    expect(chart.locator("rect.duration")).to_have_count(2)  # no bar without a duration
+    heights = chart.locator("rect.duration").evaluate_all(
+        "(bars) => bars.map((b) => Number(b.getAttribute('height')))"
+    )
+    assert heights[1] > heights[0] * 3  # 40 s against 12.5 s, on the same axis
+    expect(chart).to_contain_text("03/11")
+    table = page.get_by_role("table", name="Exécutions par jour (UTC)")
+    expect(table.get_by_role("row")).to_have_count(4)
+    expect(table.get_by_role("row").nth(2)).to_contain_text("50 %")
+    expect(table.get_by_role("row").nth(3)).to_contain_text("—")
+
+
+def test_the_history_pages_through_with_its_filters_kept(page: Any, service: Service) -> None:
+    service.wait_finished(
+        service.api("POST", "/api/batch/jobs/tokenCleanupJob/run").json()["executionId"]
+    )
+    asked: list[str] = []
+
+    def as_if_45(route: Any) -> None:
+        # The real answer, counted as 45 executions: three pages of 20 without 45 runs.
+        asked.append(route.request.url)
+        real = route.fetch()
+        route.fulfill(response=real, headers={**real.headers, "x-total-count": "45"})
+
+    page.route("**/api/batch/console/history?*", as_if_45)
+    sign_in(page, service)
+    go_to(page, "#/history?job=tokenCleanupJob&status=COMPLETED")
+    pager = page.get_by_role("navigation", name="Pagination")
+    expect(pager).to_contain_text("Page 1 sur 3 (45 au total)")
+    expect(pager.get_by_role("button", name="Page précédente")).to_be_disabled()
+    pager.get_by_role("button", name="Page suivante").click()
+    expect(pager).to_contain_text("Page 2 sur 3")
+    expect(page).to_have_url(re.compile(r"job=tokenCleanupJob&status=COMPLETED&page=1$"))
+    expect(page.get_by_label("Traitement")).to_have_value("tokenCleanupJob")
+    expect(page.get_by_label("État")).to_have_value("COMPLETED")
+    assert re.search(r"job=tokenCleanupJob&status=COMPLETED&page=1&size=20$", asked[-1])
+    pager.get_by_role("button", name="Page suivante").click()
+    expect(pager).to_contain_text("Page 3 sur 3")
+    expect(pager.get_by_role("button", name="Page suivante")).to_be_disabled()

@@ -23,6 +23,9 @@ const ROUTES = [
 function showLogin(message) {
   stopPolling();
   setToken(null);
+  const dialog = $("confirm");
+  if (dialog.open) dialog.close("cancel"); // nothing may be confirmed on an ended session
+  clearStatus();
   $("nav").hidden = true;
   $("page").replaceChildren();
   $("login").hidden = false;

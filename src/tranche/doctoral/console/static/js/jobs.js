@@ -57,7 +57,7 @@ async function run(job) {
     say(`${job.name} lancé : exécution n° ${started.executionId}.`);
     window.location.hash = `#/executions/${started.executionId}`;
   } catch (error) {
-    if (error.status !== 401) say(`Lancement refusé : ${error.message}`, true);
+    if (error.status !== 401) say(`Lancement refusé par le service : « ${error.message} »`, true);
   }
 }
 

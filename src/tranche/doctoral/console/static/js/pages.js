@@ -2,7 +2,7 @@
 
 import { download, json } from "./api.js";
 import { timelineChart } from "./chart.js";
-import { badge, bytes, fill, h, number, pager, table, when } from "./dom.js";
+import { STATUS_FR, badge, bytes, fill, h, number, pager, table, when } from "./dom.js";
 import { say } from "./ui.js";
 
 export async function statsPage(root) {
@@ -26,7 +26,7 @@ export async function statsPage(root) {
       card("Réussies", number(stats.successfulExecutions)),
       card("En échec", number(stats.failedExecutions)),
       card("Taux de réussite", `${stats.successRate.toLocaleString("fr-FR")} %`),
-      card("Durée moyenne", stats.averageDuration)),
+      card("Durée moyenne", stats.averageDuration === "N/A" ? "—" : stats.averageDuration)),
     failure ? h("p", {}, "Dernier échec : ", h("a", { href: `#/executions/${failure.executionId}` },
       `${failure.jobName} n° ${failure.executionId}`), " le ", when(failure.failureTime),
       failure.exitMessage ? ` — ${failure.exitMessage}` : "") : h("p", {}, "Aucun échec enregistré."),
@@ -79,6 +79,24 @@ export async function anomaliesPage(root) {
     sections.length ? sections : h("p", {}, "Aucune anomalie trouvée."));
 }
 
+/** The audit's results: executions' statuses, and those of operator requests, downloads and mails. */
+const RESULT_FR = {
+  ...STATUS_FR, ACCEPTED: "Accepté", REFUSED: "Refusé", NOT_FOUND: "Introuvable", SUCCESS: "Réussi",
+  SENT: "Envoyé",
+};
+
+/** verify_chain's reasons (English, as the CLI prints them), said in French. */
+function chainReasonFr(reason) {
+  const missing = /^row (\d+) is missing$/.exec(reason || "");
+  if (missing) return `l'entrée n° ${missing[1]} manque (supprimée)`;
+  const known = {
+    "prev_hash does not match row before":
+      "son empreinte de chaînage ne correspond pas à l'entrée précédente (entrée insérée, supprimée ou déplacée)",
+    "row content does not match its hash": "son contenu ne correspond plus à son empreinte (entrée modifiée)",
+  };
+  return known[reason] || reason;
+}
+
 export async function auditPage(root, params) {
   const page = Math.max(0, Number(params.get("page") || 0));
   const size = 50;
@@ -88,14 +106,14 @@ export async function auditPage(root, params) {
     ? h("p", { class: "card", id: "chain-result" }, h("span", { class: "badge ok" }, "Chaîne intègre"),
       ` ${number(v.rows)} entrée(s) vérifiée(s) ; empreinte de tête `, h("code", {}, v.headHash.slice(0, 16)), "…")
     : h("p", { class: "notice", id: "chain-result", role: "alert" }, h("span", { class: "badge ko" }, "Chaîne rompue"),
-      ` à l'entrée n° ${v.brokenSeq} : ${v.reason} (${number(v.rows)} entrée(s) vérifiée(s) avant).`);
+      ` à l'entrée n° ${v.brokenSeq} : ${chainReasonFr(v.reason)} (${number(v.rows)} entrée(s) vérifiée(s) avant).`);
   const rows = found.entries.map((e) => h("tr", {},
     h("td", { class: "num" }, e.seq),
     h("td", {}, when(e.timestamp)),
     h("td", {}, h("span", { class: "mono" }, e.eventType), " / ", e.eventAction),
     h("td", {}, e.jobName || "—", e.executionId ? [" ", h("a", { href: `#/executions/${e.executionId}` }, `n° ${e.executionId}`)] : ""),
     h("td", {}, e.userId || "—"),
-    h("td", {}, e.status || "—"),
+    h("td", {}, e.status ? RESULT_FR[e.status] || e.status : "—"),
     h("td", {}, e.details || "")));
   fill(root, h("h2", {}, "Journal d'audit"),
     h("p", { class: "help" }, "En lecture seule. Chaque entrée est chaînée à la précédente par son empreinte SHA-256 ; la chaîne est recalculée à chaque affichage."),
