@@ -169,17 +169,20 @@ async def _record_owner_rows(
     await insert_rows(session, alertes_duree, _OWNER_COLUMNS, rows)
     blocked = 0
     if to_block:
-        result = await session.execute(
-            sa.update(inscriptions)
-            .where(
-                inscriptions.c.id.in_(to_block), inscriptions.c.bloque_re_inscription == sa.false()
-            )
-            .values(bloque_re_inscription=True)
-        )
+        result = await session.execute(_BLOCK, {"ids": to_block})
         blocked = int(getattr(result, "rowcount", 0) or 0)
     return {"alertesEnregistrees": len(fresh), "reinscriptionsBloquees": blocked}
 
 
+#: Built once, like the engine's per-chunk statements: the object keeps its cache key.
+_BLOCK = (
+    sa.update(inscriptions)
+    .where(
+        inscriptions.c.id.in_(sa.bindparam("ids", expanding=True)),
+        inscriptions.c.bloque_re_inscription == sa.false(),
+    )
+    .values(bloque_re_inscription=True)
+)
 _OWNER_COLUMNS = ("inscription_id", "type", "date_alerte", "traite", "action")
 _LEDGER_COLUMNS = (
     "inscription_id",

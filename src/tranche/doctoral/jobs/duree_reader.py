@@ -213,19 +213,22 @@ def enrollment_reader(
     )
 
 
+#: Built once (each alert chunk re-reads the owner's rows): the object keeps its cache key.
+_RECORDED = (
+    sa.select(INS.c.doctorant_id, alertes_duree.c.type)
+    .join(INS, INS.c.id == alertes_duree.c.inscription_id)
+    .where(INS.c.doctorant_id.in_(sa.bindparam("doctorants", expanding=True)))
+)
+
+
 async def recorded_alerts(session: AsyncSession, doctorants: set[int]) -> dict[int, set[AlertType]]:
     """The owner's ``alertes_duree`` types per doctorant, over all their enrollments."""
-    A = alertes_duree
-    query = (
-        sa.select(INS.c.doctorant_id, A.c.type)
-        .join(INS, INS.c.id == A.c.inscription_id)
-        .where(INS.c.doctorant_id.in_(sorted(doctorants)))
-    )
     out: dict[int, set[AlertType]] = {}
-    for r in (await session.execute(query)).all():
-        kind = alert_type(str(r.type))
+    result = await session.execute(_RECORDED, {"doctorants": sorted(doctorants)})
+    for doctorant_id, kind_name in result.all():
+        kind = alert_type(str(kind_name))
         if kind is not None:
-            out.setdefault(int(r.doctorant_id), set()).add(kind)
+            out.setdefault(int(doctorant_id), set()).add(kind)
     return out
 
 
