@@ -46,7 +46,12 @@ from tranche.core.outbox import OutboxEvent, enqueue_many
 from tranche.doctoral.durations import AlertRule, AlertType, whole_months
 from tranche.doctoral.jobs.common import COUNTS_KEY, JobSpec, StepPolicies, add_counts, run_at
 from tranche.doctoral.jobs.duree_messages import AlertDecision, messages, unreachable_reason
-from tranche.doctoral.jobs.duree_reader import Enrollment, enrollment_reader, recorded_alerts
+from tranche.doctoral.jobs.duree_reader import (
+    Enrollment,
+    enrollment_reader,
+    ids_in,
+    recorded_alerts,
+)
 from tranche.doctoral.models import alerte_duree_envoyee, utc_naive
 from tranche.doctoral.tables.inscription_db import alertes_duree, inscriptions
 
@@ -178,7 +183,7 @@ async def _record_owner_rows(
 _BLOCK = (
     sa.update(inscriptions)
     .where(
-        inscriptions.c.id.in_(sa.bindparam("ids", expanding=True)),
+        ids_in(inscriptions.c.id),
         inscriptions.c.bloque_re_inscription == sa.false(),
     )
     .values(bloque_re_inscription=True)
