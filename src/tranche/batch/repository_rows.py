@@ -83,6 +83,12 @@ def _context_values(context: ExecutionContext) -> tuple[str, str]:
     return (text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "...", text)
 
 
+def _step_row(step: StepExecution) -> dict[Any, Any]:
+    values: dict[Any, Any] = {step_execution.c[k]: v for k, v in step_values(step).items()}
+    values[step_execution.c.version] = step_execution.c.version + 1
+    return values
+
+
 _CONTEXTS = {
     "step": (step_execution_context, "step_execution_id"),
     "job": (job_execution_context, "job_execution_id"),
@@ -140,8 +146,6 @@ async def write_checkpoint(
     """
     dialect = conn.dialect.name
     step_id = step_execution.c.step_execution_id
-    values: dict[Any, Any] = {step_execution.c[k]: v for k, v in step_values(step).items()}
-    values[step_execution.c.version] = step_execution.c.version + 1
     contexts = [(step_execution_context, "step_execution_id", step.id, step.context)]
     if execution.context.dirty:
         contexts.append(
@@ -162,6 +166,7 @@ async def write_checkpoint(
         result = await conn.execute(stmt, params)
         matched = fence is None or result.rowcount > 0
     elif dialect == "postgresql" and (contexts or fence is not None):
+        values = _step_row(step)
         stmt = update(step_execution).where(step_id == step.id)
         if fence is not None:
             renewed = (
@@ -192,7 +197,7 @@ async def write_checkpoint(
     else:
         if fence is not None:
             raise ValueError(f"a fenced checkpoint needs MariaDB or PostgreSQL, not {dialect}")
-        await conn.execute(update(step_execution).where(step_id == step.id).values(values))
+        await conn.execute(update(step_execution).where(step_id == step.id).values(_step_row(step)))
         for _table, key, owner, context in contexts:
             kind = "step" if key == "step_execution_id" else "job"
             await write_context(conn, kind, owner, context)
