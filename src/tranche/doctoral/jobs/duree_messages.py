@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from tranche.core.logging import get_logger
 from tranche.doctoral.durations import (
@@ -58,8 +58,9 @@ class AlertDecision:
     block: bool
 
 
-@dataclass(frozen=True)
-class _Facts:
+class _Facts(NamedTuple):
+    """What every text of one decision says (a tuple: built thousands of times a run)."""
+
     alert: AlertType
     passed_three: bool
     derogation: bool
