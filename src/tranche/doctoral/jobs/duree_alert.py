@@ -268,8 +268,11 @@ def _writer(
         sent = _reminders(decisions, ctx, topic, rule)
 
         async def send() -> None:
+            # batchdb's transaction opens even with nothing to send: where the job-lock
+            # fence is its first statement (SQLite), it then runs here, before anything
+            # commits, not beside the owner's commit.
+            batch = await ctx.session()
             if sent.ledger:
-                batch = await ctx.session()
                 await insert_rows(batch, alerte_duree_envoyee, _LEDGER_COLUMNS, sent.ledger)
                 await enqueue_many(batch, sent.events)
 
