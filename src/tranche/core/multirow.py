@@ -10,7 +10,10 @@ count, only the columns whose type converts values (UTC timestamps, ``bit(1)`` b
 run their bind processor, and binary values travel as ``UNHEX('…')`` of their hex digits,
 which need no escaping at all (``bytes.hex`` is twenty times faster than the escaping).
 
-Values are still bound parameters: the driver quotes them, nothing is pasted into SQL.
+Values are still bound parameters: the driver quotes them, nothing is pasted into SQL. A
+binary value travels at twice its size, so one over ~8 MiB would not fit MariaDB's default
+16 MiB ``max_allowed_packet`` (an outbox event that size could not be published either:
+Kafka's default message limit is 1 MB).
 Other databases take SQLAlchemy's own executemany (PostgreSQL callers that need speed use
 ``COPY``).
 """
