@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tranche.batch.errors import JobExecutionAlreadyRunningError
@@ -110,15 +110,23 @@ async def set_lock_execution(
     )
 
 
+#: Built once: every chunk renews the lock, and a statement object keeps its cache key.
+_RENEW = (
+    update(job_lock)
+    .where(
+        job_lock.c.job_name == bindparam("k_job_name"),
+        job_lock.c.job_execution_id == bindparam("k_execution"),
+    )
+    .values(renewed_at=bindparam("renewed_at", type_=job_lock.c.renewed_at.type))
+)
+
+
 async def renew_job_lock(
     conn: AsyncConnection, job_name: str, execution_id: int, now: datetime
 ) -> bool:
     """Heartbeat; ``False`` means the lock is no longer this execution's."""
-    result = await conn.execute(
-        update(job_lock)
-        .where(job_lock.c.job_name == job_name, job_lock.c.job_execution_id == execution_id)
-        .values(renewed_at=now)
-    )
+    params = {"k_job_name": job_name, "k_execution": execution_id, "renewed_at": now}
+    result = await conn.execute(_RENEW, params)
     return result.rowcount == 1
 
 

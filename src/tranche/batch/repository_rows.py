@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, exists, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Update,
+    bindparam,
+    exists,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tranche.batch.context import ExecutionContext
@@ -73,6 +83,51 @@ def _context_values(context: ExecutionContext) -> tuple[str, str]:
     return (text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "...", text)
 
 
+def _step_row(step: StepExecution) -> dict[Any, Any]:
+    values: dict[Any, Any] = {step_execution.c[k]: v for k, v in step_values(step).items()}
+    values[step_execution.c.version] = step_execution.c.version + 1
+    return values
+
+
+_CONTEXTS = {
+    "step": (step_execution_context, "step_execution_id"),
+    "job": (job_execution_context, "job_execution_id"),
+}
+
+
+@lru_cache(maxsize=32)
+def _mysql_checkpoint(columns: tuple[str, ...], kinds: tuple[str, ...], fenced: bool) -> Update:
+    """MariaDB's checkpoint statement for one shape, built once, values as bound parameters.
+
+    A shape is which contexts changed and whether the lock is fenced (a handful per job).
+    Building the multiple-table ``UPDATE`` and its cache key anew cost ~0.4 ms of CPU per
+    chunk, as much as a round trip; the same statement object keeps its cache key.
+    """
+    values: dict[Any, Any] = {
+        step_execution.c[name]: bindparam(f"v_{name}", type_=step_execution.c[name].type)
+        for name in columns
+    }
+    values[step_execution.c.version] = step_execution.c.version + 1
+    where = [step_execution.c.step_execution_id == bindparam("k_step")]
+    for kind in kinds:
+        table, key = _CONTEXTS[kind]
+        values[table.c.short_context] = bindparam(f"{kind}_short", type_=table.c.short_context.type)
+        values[table.c.serialized_context] = bindparam(
+            f"{kind}_text", type_=table.c.serialized_context.type
+        )
+        # Joined on the step's own columns (the same ids), so no cartesian product.
+        where.append(table.c[key] == step_execution.c[key])
+    if fenced:
+        # The lock row joins the update: no lock row of ours, no row matched, nothing
+        # written (rowcount counts matched rows: the dialect sets CLIENT_FOUND_ROWS).
+        values[job_lock.c.renewed_at] = bindparam("fence", type_=job_lock.c.renewed_at.type)
+        where += [
+            job_lock.c.job_name == bindparam("k_job_name"),
+            job_lock.c.job_execution_id == step_execution.c.job_execution_id,
+        ]
+    return update(step_execution).where(*where).values(values)
+
+
 async def write_checkpoint(
     conn: AsyncConnection,
     step: StepExecution,
@@ -91,8 +146,6 @@ async def write_checkpoint(
     """
     dialect = conn.dialect.name
     step_id = step_execution.c.step_execution_id
-    values: dict[Any, Any] = {step_execution.c[k]: v for k, v in step_values(step).items()}
-    values[step_execution.c.version] = step_execution.c.version + 1
     contexts = [(step_execution_context, "step_execution_id", step.id, step.context)]
     if execution.context.dirty:
         contexts.append(
@@ -101,23 +154,19 @@ async def write_checkpoint(
     contexts = [c for c in contexts if c[3].dirty]
     matched = True
     if dialect in ("mysql", "mariadb") and (contexts or fence is not None):
-        where = [step_id == step.id]
-        for table, key, _owner, context in contexts:
-            short, text = _context_values(context)
-            values[table.c.short_context], values[table.c.serialized_context] = short, text
-            # Joined on the step's own columns (the same ids), so no cartesian product.
-            where.append(table.c[key] == step_execution.c[key])
+        kinds = tuple("step" if c[1] == "step_execution_id" else "job" for c in contexts)
+        row = step_values(step)
+        stmt = _mysql_checkpoint(tuple(row), kinds, fence is not None)
+        params: dict[str, Any] = {f"v_{name}": value for name, value in row.items()}
+        params["k_step"] = step.id
+        for kind, (_table, _key, _owner, context) in zip(kinds, contexts, strict=True):
+            params[f"{kind}_short"], params[f"{kind}_text"] = _context_values(context)
         if fence is not None:
-            # The lock row joins the update: no lock row of ours, no row matched, nothing
-            # written (rowcount counts matched rows: the dialect sets CLIENT_FOUND_ROWS).
-            values[job_lock.c.renewed_at] = fence
-            where += [
-                job_lock.c.job_name == execution.job_name,
-                job_lock.c.job_execution_id == step_execution.c.job_execution_id,
-            ]
-        result = await conn.execute(update(step_execution).where(*where).values(values))
+            params["fence"], params["k_job_name"] = fence, execution.job_name
+        result = await conn.execute(stmt, params)
         matched = fence is None or result.rowcount > 0
     elif dialect == "postgresql" and (contexts or fence is not None):
+        values = _step_row(step)
         stmt = update(step_execution).where(step_id == step.id)
         if fence is not None:
             renewed = (
@@ -148,7 +197,7 @@ async def write_checkpoint(
     else:
         if fence is not None:
             raise ValueError(f"a fenced checkpoint needs MariaDB or PostgreSQL, not {dialect}")
-        await conn.execute(update(step_execution).where(step_id == step.id).values(values))
+        await conn.execute(update(step_execution).where(step_id == step.id).values(_step_row(step)))
         for _table, key, owner, context in contexts:
             kind = "step" if key == "step_execution_id" else "job"
             await write_context(conn, kind, owner, context)

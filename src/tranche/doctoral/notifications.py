@@ -71,6 +71,10 @@ class Notification:
         }
 
 
+#: Values that are template variables as they are (most of them): no conversion needed.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     # Template variables: dates as ISO strings (Jackson's default for java.time
     # without @JsonFormat is an array, which templates cannot print).
@@ -98,7 +102,8 @@ def notification(
         raise NotificationError(f"destinataire {destinataire!r} is not an email address")
     if not sujet or not sujet.strip():
         raise NotificationError("sujet must not be blank")
-    clean = {str(k): _plain(v) for k, v in (donnees or {}).items()}
+    # The type test inline: an alert run builds thousands of these, each with ~16 values.
+    clean = {str(k): v if type(v) in _SCALARS else _plain(v) for k, v in (donnees or {}).items()}
     return Notification(
         str(type_), destinataire, sujet.strip()[:255], message_texte, str(priorite), clean
     )

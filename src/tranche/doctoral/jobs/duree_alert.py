@@ -28,7 +28,9 @@ again next run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -39,11 +41,17 @@ from tranche.batch.listeners import BatchListener
 from tranche.batch.readers import KeysetReader
 from tranche.batch.uow import StepContext
 from tranche.core.db import Database
+from tranche.core.multirow import insert_rows
 from tranche.core.outbox import OutboxEvent, enqueue_many
 from tranche.doctoral.durations import AlertRule, AlertType, whole_months
 from tranche.doctoral.jobs.common import COUNTS_KEY, JobSpec, StepPolicies, add_counts, run_at
 from tranche.doctoral.jobs.duree_messages import AlertDecision, messages, unreachable_reason
-from tranche.doctoral.jobs.duree_reader import Enrollment, enrollment_reader, recorded_alerts
+from tranche.doctoral.jobs.duree_reader import (
+    Enrollment,
+    enrollment_reader,
+    ids_in,
+    recorded_alerts,
+)
 from tranche.doctoral.models import alerte_duree_envoyee, utc_naive
 from tranche.doctoral.tables.inscription_db import alertes_duree, inscriptions
 
@@ -152,79 +160,146 @@ async def _record_owner_rows(
     # The owner's LocalDateTime: wall-clock time where the school is.
     local_now = datetime.now(UTC).astimezone(zone).replace(tzinfo=None)
     to_block = [d.enrollment.inscription_id for d in fresh if d.block]
-    await session.execute(
-        sa.insert(alertes_duree),
-        [
-            {
-                "inscription_id": d.enrollment.inscription_id,
-                "type": d.alert.value,
-                "date_alerte": local_now,
-                "traite": False,
-                "action": _owner_action(
-                    d, d.enrollment.inscription_id in to_block, run_marker(ctx)
-                ),
-            }
-            for d in fresh
-        ],
-    )
+    marker = run_marker(ctx)
+    rows = [
+        (
+            d.enrollment.inscription_id,
+            d.alert.value,
+            local_now,
+            False,
+            _owner_action(d, d.block, marker),
+        )
+        for d in fresh
+    ]
+    await insert_rows(session, alertes_duree, _OWNER_COLUMNS, rows)
     blocked = 0
     if to_block:
-        result = await session.execute(
-            sa.update(inscriptions)
-            .where(
-                inscriptions.c.id.in_(to_block), inscriptions.c.bloque_re_inscription == sa.false()
-            )
-            .values(bloque_re_inscription=True)
-        )
+        result = await session.execute(_BLOCK, {"ids": to_block})
         blocked = int(getattr(result, "rowcount", 0) or 0)
     return {"alertesEnregistrees": len(fresh), "reinscriptionsBloquees": blocked}
 
 
-def _writer(
-    inscription_db: Database, topic: str, rule: AlertRule, zone: ZoneInfo
-) -> ItemWriter[AlertDecision]:
-    async def write(decisions: Sequence[AlertDecision], ctx: StepContext) -> None:
-        counts = await _record_owner_rows(decisions, ctx, inscription_db, zone)
-        now = utc_naive(datetime.now(UTC))
-        ledger, events, anomalies = [], [], []
-        for d in decisions:
-            if not d.send:
-                continue
-            notes = messages(d, rule)
-            if not notes:
-                anomalies.append(
-                    {
-                        "inscriptionId": d.enrollment.inscription_id,
-                        "raison": unreachable_reason(d.enrollment),
-                    }
-                )
-                continue
-            ledger.append(
-                {
-                    "inscription_id": d.enrollment.inscription_id,
-                    "doctorant_id": d.enrollment.doctorant_id,
-                    "type_alerte": d.alert.value,
-                    "date_envoi": now,
-                    "mois_ecoules": d.months,
-                    "job_execution_id": ctx.job_execution.id,
-                }
+#: Built once, like the engine's per-chunk statements: the object keeps its cache key.
+_BLOCK = (
+    sa.update(inscriptions)
+    .where(
+        ids_in(inscriptions.c.id),
+        inscriptions.c.bloque_re_inscription == sa.false(),
+    )
+    .values(bloque_re_inscription=True)
+)
+_OWNER_COLUMNS = ("inscription_id", "type", "date_alerte", "traite", "action")
+_LEDGER_COLUMNS = (
+    "inscription_id",
+    "doctorant_id",
+    "type_alerte",
+    "date_envoi",
+    "mois_ecoules",
+    "job_execution_id",
+)
+
+
+@dataclass
+class _Sent:
+    """The chunk's reminders: ledger rows, their events, and who could not be told."""
+
+    ledger: list[tuple[object, ...]] = field(default_factory=list)
+    events: list[OutboxEvent] = field(default_factory=list)
+    anomalies: list[dict[str, object]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _reminders(
+    decisions: Sequence[AlertDecision], ctx: StepContext, topic: str, rule: AlertRule
+) -> _Sent:
+    now = utc_naive(datetime.now(UTC))
+    out = _Sent()
+    execution_id = ctx.job_execution.id
+    for d in decisions:
+        if not d.send:
+            continue
+        notes = messages(d, rule)
+        e = d.enrollment
+        if not notes:
+            out.anomalies.append(
+                {"inscriptionId": e.inscription_id, "raison": unreachable_reason(e)}
             )
-            events += [
-                OutboxEvent(topic, str(d.enrollment.doctorant_id), n.to_json()) for n in notes
-            ]
-            counts[f"alertes.{d.alert.value}"] = counts.get(f"alertes.{d.alert.value}", 0) + 1
-        batch = await ctx.session()
-        if ledger:
-            await batch.execute(sa.insert(alerte_duree_envoyee), ledger)
-            await enqueue_many(batch, events)
-            counts["notifications"] = len(events)
-        if anomalies:
-            counts["anomalies"] = len(anomalies)
+            continue
+        kind = d.alert.value
+        out.ledger.append((e.inscription_id, e.doctorant_id, kind, now, d.months, execution_id))
+        key = str(e.doctorant_id)
+        out.events += [OutboxEvent(topic, key, n.to_json()) for n in notes]
+        out.counts[f"alertes.{kind}"] = out.counts.get(f"alertes.{kind}", 0) + 1
+    return out
+
+
+async def _side_by_side(
+    first: Callable[[], Awaitable[dict[str, int]]],
+    second: Callable[[], Awaitable[None]],
+    together: bool,
+) -> dict[str, int]:
+    """Both calls, concurrently when ``together``; the first failure is raised.
+
+    Both finish before this returns or raises: the unit of work's rollback must not run
+    while a statement is still in flight on one of its connections.
+    """
+    if not together:
+        alone = await first()
+        await second()
+        return alone
+    counts, done = await asyncio.gather(first(), second(), return_exceptions=True)
+    for result in (counts, done):
+        if isinstance(result, BaseException):
+            raise result
+    assert not isinstance(counts, BaseException)
+    return counts
+
+
+def _writer(
+    inscription_db: Database, topic: str, rule: AlertRule, zone: ZoneInfo, together: bool
+) -> ItemWriter[AlertDecision]:
+    """The chunk's writer. With ``together`` the owner's rows (inscription_db) and the
+    reminders (batchdb) are written side by side, on their two connections: a chunk then
+    waits for the longer of the two series of statements, not their sum. Their commits
+    keep their order (inscription_db first, batchdb with the checkpoint last)."""
+
+    async def write(decisions: Sequence[AlertDecision], ctx: StepContext) -> None:
+        # The texts first (no I/O): the connections are then busy with statements only.
+        sent = _reminders(decisions, ctx, topic, rule)
+
+        async def send() -> None:
+            # batchdb's transaction opens even with nothing to send: where the job-lock
+            # fence is its first statement (SQLite), it then runs here, before anything
+            # commits, not beside the owner's commit.
+            batch = await ctx.session()
+            if sent.ledger:
+                await insert_rows(batch, alerte_duree_envoyee, _LEDGER_COLUMNS, sent.ledger)
+                await enqueue_many(batch, sent.events)
+
+        async def owner() -> dict[str, int]:
+            return await _record_owner_rows(decisions, ctx, inscription_db, zone)
+
+        counts = await _side_by_side(owner, send, together)
+        counts.update(sent.counts)
+        if sent.ledger:
+            counts["notifications"] = len(sent.events)
+        if sent.anomalies:
+            counts["anomalies"] = len(sent.anomalies)
             known = list(ctx.job_context.get(ANOMALIES_KEY, []))
-            ctx.job_context[ANOMALIES_KEY] = (known + anomalies)[:_MAX_ANOMALIES]
+            ctx.job_context[ANOMALIES_KEY] = (known + sent.anomalies)[:_MAX_ANOMALIES]
         add_counts(ctx, counts)
 
     return write
+
+
+def _separate(a: Database, b: Database) -> bool:
+    """Whether two databases can take statements at the same time in one chunk.
+
+    Not the same engine (one session), and not SQLite, where batchdb's transaction takes
+    the file's write lock at its first statement (the fence).
+    """
+    engines = (a.engine.sync_engine, b.engine.sync_engine)
+    return engines[0] is not engines[1] and all(e.dialect.name != "sqlite" for e in engines)
 
 
 def build(
@@ -256,7 +331,7 @@ def build(
         "checkDureeDoctoratStep",
         reader=reader,
         processor=process,
-        writer=_writer(inscription_db, topic, rule, local),
+        writer=_writer(inscription_db, topic, rule, local, _separate(inscription_db, batchdb)),
         chunk_size=chunk_size,
         retry=rules.retry,
         skip=rules.skip,

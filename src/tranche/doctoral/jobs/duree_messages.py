@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from tranche.core.logging import get_logger
 from tranche.doctoral.durations import (
@@ -58,8 +58,9 @@ class AlertDecision:
     block: bool
 
 
-@dataclass(frozen=True)
-class _Facts:
+class _Facts(NamedTuple):
+    """What every text of one decision says (a tuple: built thousands of times a run)."""
+
     alert: AlertType
     passed_three: bool
     derogation: bool
@@ -183,22 +184,25 @@ def messages(decision: AlertDecision, rule: AlertRule) -> list[Notification]:
     """The RAPPEL_ECHEANCE events for the doctorant and the director (those reachable)."""
     e = decision.enrollment
     f = _facts(decision, rule)
+    doctorant_nom = e.doctorant.full_name if e.doctorant else None
+    # Dates as the ISO strings notification() would make of them, once for both recipients.
     donnees: dict[str, Any] = {
         "alerteType": decision.alert.value,
         "inscriptionId": e.inscription_id,
         "doctorantId": e.doctorant_id,
-        "doctorantNom": e.doctorant.full_name if e.doctorant else None,
+        "doctorantNom": doctorant_nom,
         "directeurNom": e.directeur.full_name if e.directeur else None,
-        "datePremiereInscription": e.date_premiere_inscription,
+        "datePremiereInscription": e.date_premiere_inscription.isoformat(),
         "dureeActuelle": f.duree,
         "moisEcoules": decision.months,
         "tempsRestant": f"{f.remaining} mois" if f.remaining else None,
         "seuil": _SEUIL[decision.alert],
-        "dateSeuil": f.threshold,
-        "dateLimite": rule.limit_date(e.date_premiere_inscription),
+        "dateSeuil": f.threshold.isoformat(),
+        "dateLimite": rule.limit_date(e.date_premiere_inscription).isoformat(),
         "derogation": e.derogation,
         "reinscriptionBloquee": decision.alert is AlertType.DEPASSE_6_ANS,
     }
+    priority = priority_of(decision.alert)
     out = []
     for person, role in _recipients(e):
         subject, body, action = _texts(f, e, role, person)
@@ -209,7 +213,7 @@ def messages(decision: AlertDecision, rule: AlertRule) -> list[Notification]:
                     person.email,
                     subject,
                     body,
-                    priority_of(decision.alert),
+                    priority,
                     {**donnees, "actionRequise": action, "destinataireRole": role},
                 )
             )
