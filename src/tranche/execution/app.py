@@ -185,6 +185,8 @@ def create_app(
         topic=settings.orders_topic,
         type_id=settings.kafka_type_id,
         parallel_chunks=settings.parallel_chunks,
+        # Answering at commit: the events can go to the broker after the last chunk.
+        hold_handoff=settings.publish_wait_ms == 0,
         backlog=OutboxBacklog(
             db,
             limit=settings.backlog_limit,

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tranche.core.clock import Clock, utc_now
 from tranche.core.db import Database
 from tranche.core.logging import get_logger
-from tranche.core.outbox import OutboxBacklog, enqueue_many
+from tranche.core.outbox import OutboxBacklog, enqueue_many, wake
 from tranche.execution import repository
 from tranche.execution.bulk_insert import RESERVING_METHODS, NewRow, insert_one, insert_rows
 from tranche.execution.clients.security import SecurityClient
@@ -80,6 +80,8 @@ class _Request:
     results: list[ItemResult]
     done: dict[str, dict[str, Any]]
     checkpoint: Checkpoint | None
+    #: The chunks' hand-offs, released when the last chunk is done (``hold_handoff``).
+    held: wake.Held | None
 
 
 class _Turn:
@@ -120,8 +122,10 @@ class BatchWriter:
         parallel_chunks: int = 1,
         backlog: OutboxBacklog | None = None,
         clock: Clock = utc_now,
+        hold_handoff: bool = False,
     ) -> None:
         self.db = db
+        self.hold_handoff = hold_handoff
         self.backlog = backlog
         self.parallel_chunks = parallel_chunks
         self.security = security
@@ -153,7 +157,29 @@ class BatchWriter:
         resume: dict[str, Any] | None = None,
         checkpoint: Checkpoint | None = None,
     ) -> list[ItemResult]:
-        """Results in request order (``index`` 0..n-1)."""
+        """Results in request order (``index`` 0..n-1).
+
+        With ``hold_handoff`` (the answer does not wait for the broker) the chunks'
+        events go to the producer once every chunk is done, not as each commits: the
+        hand-off's work (its claim, building and sending the records) would otherwise
+        take the core the request's remaining chunks and its answer need, and on a
+        2-core machine the answer came ~15 ms later for 1 000 items. The rows are
+        committed PENDING either way; only their commit-to-broker time grows, by the
+        rest of the request."""
+        held = wake.Held() if self.hold_handoff else None
+        try:
+            return await self._create(items, resume, checkpoint, held)
+        finally:
+            if held is not None:
+                held.release()
+
+    async def _create(
+        self,
+        items: Sequence[NewExecution | Invalid],
+        resume: dict[str, Any] | None,
+        checkpoint: Checkpoint | None,
+        held: wake.Held | None,
+    ) -> list[ItemResult]:
         results = [ItemResult(i) for i in range(len(items))]
         done: dict[str, dict[str, Any]] = {"created": {}, "failed": {}}
         if resume:
@@ -173,7 +199,7 @@ class BatchWriter:
         tickers = await self.security.tickers_for(security_ids) if security_ids else {}
         if done["created"]:
             await self._load_created(results, done["created"], tickers)
-        request = _Request(self.clock(), tickers, results, done, checkpoint)
+        request = _Request(self.clock(), tickers, results, done, checkpoint, held)
         chunks = self._chunks(todo)
         # A checkpoint is cumulative (each chunk records everything done so far), so an
         # idempotent request writes its chunks one after another; so do methods that
@@ -261,6 +287,8 @@ class BatchWriter:
                 # The happy path: the bulk statement first in its transaction, no savepoint
                 # (two round trips a chunk saved); a refused row rolls it all back.
                 async with self.db.transaction() as session:
+                    if request.held is not None:
+                        wake.hold(session, request.held)
                     try:
                         ids: list[int | str] = list(
                             await insert_rows(session, rows, self._method, turn)
@@ -325,6 +353,8 @@ class BatchWriter:
             self.metrics.fallbacks.inc()
             log.warning("bulk_insert_fallback", rows=len(rows), error=db_error_message(error))
         async with self.db.transaction() as session:
+            if request.held is not None:
+                wake.hold(session, request.held)
             outcomes: list[int | str] = []
             if len(rows) == 1:
                 outcomes.append(db_error_message(error))

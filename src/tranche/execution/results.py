@@ -63,10 +63,27 @@ class ChunkOutcome:
 
 
 _ZERO = orjson.Fragment(b"0.00000000")
+#: A new row's ``quantity_filled`` (NewRow's default), rendered once.
+_NEW_FILLED: Decimal = NewRow._field_defaults["quantity_filled"]
+#: Rendered decimals by the object's identity, each entry holding its Decimal (so the
+#: id cannot be reused while the entry lives): validation hands out one quantised object
+#: per distinct quantity or price, so a batch's repeated values render once. By identity,
+#: not by value: equal decimals of different exponents (``1.5``, ``1.50``) render apart.
+_rendered: dict[int, tuple[Decimal, orjson.Fragment]] = {}
+_RENDERED_LIMIT = 4096
 
 
 def _number(value: Decimal | None) -> orjson.Fragment | None:
-    return None if value is None else orjson.Fragment(format(value, "f"))
+    if value is None:
+        return None
+    entry = _rendered.get(id(value))
+    if entry is not None and entry[0] is value:
+        return entry[1]
+    if len(_rendered) >= _RENDERED_LIMIT:
+        _rendered.clear()
+    fragment = orjson.Fragment(format(value, "f"))
+    _rendered[id(value)] = (value, fragment)
+    return fragment
 
 
 def new_dto(row: NewRow, execution_id: int, ticker: str | None) -> dict[str, Any]:
@@ -74,6 +91,7 @@ def new_dto(row: NewRow, execution_id: int, ticker: str | None) -> dict[str, Any
     :func:`~tranche.execution.schemas.execution_dto` gives for the stored row, built
     straight from the inserted values (one dict a row, not three), its decimals already
     rendered (orjson calls back per Decimal)."""
+    filled = row.quantity_filled
     return {
         "id": execution_id,
         "executionStatus": row.execution_status,
@@ -87,7 +105,7 @@ def new_dto(row: NewRow, execution_id: int, ticker: str | None) -> dict[str, Any
         "receivedTimestamp": row.received_timestamp,
         "sentTimestamp": row.sent_timestamp,
         "tradeServiceExecutionId": row.trade_service_execution_id,
-        "quantityFilled": _ZERO if row.quantity_filled is None else _number(row.quantity_filled),
+        "quantityFilled": _ZERO if filled is None or filled is _NEW_FILLED else _number(filled),
         "averagePrice": _number(row.average_price),
         "version": row.version,
     }

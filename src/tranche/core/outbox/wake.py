@@ -9,6 +9,13 @@ nobody.
 The session also carries the rows it wrote (the ``COPY_COLUMNS`` tuples ``enqueue``
 built): the relay hands them to its producer at once (see ``handoff``) instead of
 reading them back from the table.
+
+A caller that does not wait for its events can :func:`hold` a session: its commits'
+wake-ups are then collected in a :class:`Held` and delivered by ``Held.release``,
+together (the batch endpoint answering at commit releases once its last chunk has
+committed, so the hand-off does not take the core its other chunks and its answer
+need). Held or not, a committed row stays PENDING until sent: a hold that is never
+released only leaves its rows to the relay's next round.
 """
 
 from __future__ import annotations
@@ -23,10 +30,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import UnboundExecutionError
 from sqlalchemy.orm import Session
 
-__all__ = ["mark", "register", "unregister"]
+__all__ = ["Held", "hold", "mark", "register", "unregister"]
 
 _FLAG = "tranche.outbox.enqueued"
 _ROWS = "tranche.outbox.rows"
+_HOLD = "tranche.outbox.hold"
 _lock = threading.Lock()
 #: Called with the rows the committed transaction wrote (empty when not known).
 Callback = Callable[[Sequence[tuple[Any, ...]]], None]
@@ -45,6 +53,30 @@ def mark(session: Any, rows: Sequence[tuple[Any, ...]] = ()) -> None:
             info[_ROWS] = list(rows)
         else:
             stash.extend(rows)
+
+
+class Held:
+    """Wake-ups of held sessions' commits, delivered by :meth:`release` (rows of one
+    engine together, in commit order)."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self) -> None:
+        self._rows: dict[Engine, list[tuple[Any, ...]]] = {}
+
+    def add(self, engine: Engine, rows: Sequence[tuple[Any, ...]]) -> None:
+        self._rows.setdefault(engine, []).extend(rows)
+
+    def release(self) -> None:
+        """Wake the relays of every commit held so far (once per engine)."""
+        held, self._rows = self._rows, {}
+        for engine, rows in held.items():
+            _wake(engine, rows)
+
+
+def hold(session: Any, held: Held) -> None:
+    """Defer the wake-ups of ``session``'s commits (sync or async session) to ``held``."""
+    session.info[_HOLD] = held
 
 
 def _engine_of(session: Session) -> Engine | None:
@@ -66,6 +98,14 @@ def _after_commit(session: Session) -> None:
     engine = _engine_of(session)
     if engine is None:
         return
+    held: Held | None = session.info.get(_HOLD)
+    if held is not None:
+        held.add(engine, rows)
+        return
+    _wake(engine, rows)
+
+
+def _wake(engine: Engine, rows: Sequence[tuple[Any, ...]]) -> None:
     with _lock:
         callbacks = list(_callbacks.get(engine, ()))
     for callback in callbacks:
