@@ -155,7 +155,9 @@ class UnitOfWork:
         Joined (see :func:`shared_schema`), the writer's statements run on batchdb's
         connection, after the fence, and commit with the checkpoint: nothing of them
         commits without it, and a failure rolls both back. The writer must not use batchdb
-        at the same time (one connection runs one statement at a time).
+        at the same time (one connection runs one statement at a time), and must name its
+        tables through ``Table`` objects: a ``text()`` statement is not qualified, so it
+        would run against batchdb's database.
         """
         joins, schema = shared_schema(self._batch_engine, engine)
         key = id(engine.sync_engine)
