@@ -31,7 +31,7 @@ from tranche.batch.job import ChunkStep
 from tranche.batch.listeners import ListenerChain
 from tranche.batch.readers import ItemReader
 from tranche.batch.retry import retrying
-from tranche.batch.uow import StepContext, UnitOfWork
+from tranche.batch.uow import StepContext, UnitOfWork, shared_schema
 from tranche.core.logging import get_logger
 
 __all__ = ["POSITION_KEY", "ChunkExecutor"]
@@ -57,6 +57,10 @@ class ChunkExecutor:
         self.execution = ctx.step_execution
         self._skips: list[tuple[str, Any, BaseException]] = []
         self._connections = HeldConnections()
+        # A writer whose writes join batchdb's transaction is fenced by the checkpoint in
+        # that same transaction (ExecutionControl.open_unit); others by an early fence.
+        joined = step.joined
+        self._early = joined is None or not shared_schema(control.repository.engine, joined)[0]
 
     def _reader(self) -> ItemReader[Any]:
         source = self.step.reader
@@ -144,7 +148,7 @@ class ChunkExecutor:
     ) -> None:
         snapshot.restore(self.execution, self.ctx.job_execution)
         skips_before = len(self._skips)
-        uow = self.control.open_unit(self._connections, early=True)
+        uow = self.control.open_unit(self._connections, early=self._early)
         self.ctx.bind(uow)
         committing = False
         try:
@@ -153,9 +157,13 @@ class ChunkExecutor:
             self.execution.commit_count += 1
             self.execution.context[POSITION_KEY] = position
             committing = True
-            # The checkpoint is written beside the owner databases' commits; batchdb's
-            # commit follows both (see UnitOfWork.commit).
-            uow.before_batch_commit(lambda: self.control.checkpoint(uow, self.execution))
+            if self._early:
+                # The checkpoint is written beside the owner databases' commits; batchdb's
+                # commit follows both (see UnitOfWork.commit).
+                uow.before_batch_commit(lambda: self.control.checkpoint(uow, self.execution))
+            else:
+                # The fenced checkpoint comes first: nothing commits unless it matched.
+                await self.control.checkpoint(uow, self.execution)
             await uow.commit()
             self.control.committed()
         except BaseException as exc:

@@ -30,6 +30,8 @@ from tranche.batch.model import MAX_NAME
 from tranche.batch.readers import ItemReader
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from tranche.batch.listeners import BatchListener
     from tranche.batch.uow import StepContext
 
@@ -148,6 +150,12 @@ class ChunkStep(Generic[T, U]):
     listeners: Sequence[BatchListener] = ()
     when: Condition | None = None
     allow_start_if_complete: bool = False
+    #: The database the writer writes through ``ctx.session(engine, join_checkpoint=True)``
+    #: (and batchdb not at all). When it can join batchdb's transaction, the engine fences
+    #: the chunk by its checkpoint, in that one transaction, instead of by a first
+    #: statement of its own: one round trip fewer per chunk, and still nothing commits
+    #: unless the job lock is this execution's.
+    joined: AsyncEngine | None = None
 
     def __post_init__(self) -> None:
         _check_name("step", self.name)

@@ -107,6 +107,7 @@ class Runtime:
                 settings.token_cleanup_chunk_size,
                 settings.token_cleanup_cron,
                 policies=policies(settings, settings.token_cleanup_skip_limit),
+                one_transaction=settings.token_cleanup_one_transaction,
             ),
             duree_alert.build(
                 sources.batchdb,

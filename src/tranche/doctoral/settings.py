@@ -108,6 +108,11 @@ class DoctoralSettings(ServiceSettings):
         default="0 0 23 * * ?", description="dataConsistencyJob (Quartz)."
     )
     token_cleanup_chunk_size: int = Field(default=100, ge=1, le=10_000)
+    token_cleanup_one_transaction: bool = Field(
+        default=True,
+        description="With userdb on batchdb's server under one account, each chunk's DELETE "
+        "and checkpoint commit as one transaction (else two commits).",
+    )
     token_cleanup_skip_limit: int = Field(
         default=10, ge=0, description="Items a tokenCleanupJob step may skip before it fails."
     )

@@ -22,7 +22,7 @@ chunk.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -30,6 +30,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import Grouping
 
 from tranche.batch.readers import KeysetReader
 from tranche.core.db import Database
@@ -94,15 +95,32 @@ class Enrollment:
     directeur: Person | None
 
 
+class _IntList(sa.types.TypeDecorator[list[int]]):
+    """A list of integers rendered as ``1,2,3`` into the SQL (``NULL`` when empty)."""
+
+    impl = sa.types.String
+    cache_ok = True
+
+    def literal_processor(self, dialect: sa.Dialect) -> Callable[[list[int]], str]:
+        # int() of each value: only digits reach the SQL, whatever the caller passed.
+        def render(values: list[int]) -> str:
+            return ",".join([str(int(v)) for v in values]) or "NULL"
+
+        return render
+
+
 def ids_in(column: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
     """``column IN (:ids)`` for a list of integer ids given at execution.
 
     The lookups' statements are built once (a statement object keeps its cache key; building
     one with 500 literal ids coerced each into a bound parameter cost more than running it),
     and the ids are rendered into the SQL as integer literals at execution, not as 500
-    parameters each with a name and the driver's escaping.
+    parameters each with a name and the driver's escaping — and in one join, not through
+    SQLAlchemy's per-value literal rendering of an expanding parameter (~1 µs per id).
+    An empty list matches nothing (``IN (NULL)``).
     """
-    return column.in_(sa.bindparam("ids", expanding=True, literal_execute=True))
+    ids = sa.bindparam("ids", type_=_IntList(), literal_execute=True)
+    return column.op("IN", is_comparison=True)(Grouping(ids))
 
 
 _FACTS = (

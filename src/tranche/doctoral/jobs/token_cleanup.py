@@ -15,6 +15,11 @@ and re-running a chunk after a crash deletes nothing twice. The counts stay
 exact across a crash between userdb's and batchdb's commits: a restart counts the
 saved next chunk's ids that are gone (:class:`ExpiredTokens`), and a chunk retried in
 the same run counts its ids that are gone (:meth:`TokenCleanup.write`).
+
+When userdb is on batchdb's server under the same account (the runbook's one ``batch``
+account), the DELETE joins batchdb's transaction (``join_checkpoint``): a chunk's DELETE
+and its checkpoint then commit together, once — no window between two commits, and one
+log flush per chunk instead of two (``token_cleanup_one_transaction``, on by default).
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ import sqlalchemy as sa
 from tranche.batch.job import ChunkStep, Job
 from tranche.batch.listeners import BatchListener
 from tranche.batch.readers import KeysetReader
-from tranche.batch.uow import StepContext
+from tranche.batch.uow import StepContext, is_joined
 from tranche.core.db import Database
 from tranche.doctoral.jobs.common import JobSpec, StepPolicies, add_counts, run_at
+from tranche.doctoral.jobs.duree_reader import ids_in
 from tranche.doctoral.models import utc_naive
 from tranche.doctoral.tables.userdb import password_reset_tokens, refresh_token
 
@@ -116,10 +122,18 @@ class TokenCleanup:
         expiry: sa.Column[Any],
         count_key: str,
         chunk_size: int,
+        one_transaction: bool = True,
     ) -> None:
         self.userdb, self.table, self.expiry = userdb, table, expiry
         self.count_key, self.chunk_size = count_key, chunk_size
+        self.one_transaction = one_transaction
         self._readers: dict[int, ExpiredTokens] = {}
+        # Built once, the ids rendered at execution (building a DELETE with 100 bound
+        # literals cost about as much Python as running it).
+        self._delete = sa.delete(table).where(
+            ids_in(table.c.id), expiry < sa.bindparam("cutoff", type_=expiry.type)
+        )
+        self._kept = sa.select(table.c.id).where(ids_in(table.c.id))
 
     def reader(self, ctx: StepContext) -> ExpiredTokens:
         reader = ExpiredTokens(
@@ -132,10 +146,8 @@ class TokenCleanup:
     async def write(self, ids: Sequence[int], ctx: StepContext) -> None:
         """Delete the chunk's ids that are still expired; count what was really deleted."""
         cutoff = utc_naive(run_at(ctx))
-        session = await ctx.session(self.userdb.engine)
-        result = await session.execute(
-            sa.delete(self.table).where(self.table.c.id.in_(list(ids)), self.expiry < cutoff)
-        )
+        session = await ctx.session(self.userdb.engine, join_checkpoint=self.one_transaction)
+        result = await session.execute(self._delete, {"ids": list(ids), "cutoff": cutoff})
         # rowcount is the number of rows deleted on every driver we support.
         deleted = int(getattr(result, "rowcount", 0) or 0)
         if deleted < len(ids):
@@ -143,13 +155,12 @@ class TokenCleanup:
             # (a connection killed in between) deletes nothing: those ids are gone, and
             # were this run's. Count what is gone, so the total stays what was deleted;
             # a token renewed since it was read is still there and is not counted.
-            kept = await session.execute(
-                sa.select(self.table.c.id).where(self.table.c.id.in_(list(ids)))
-            )
+            kept = await session.execute(self._kept, {"ids": list(ids)})
             deleted = len(ids) - len(kept.all())
         add_counts(ctx, {self.count_key: deleted})
         reader = self._readers.get(ctx.step_execution.id)
-        if reader is not None:
+        # Joined, the DELETE commits with the checkpoint: no window to recount after.
+        if reader is not None and not is_joined(session):
             await reader.remember_next_chunk()
 
 
@@ -159,6 +170,7 @@ def build(
     cron: str,
     listeners: Sequence[BatchListener] = (),
     policies: StepPolicies | None = None,
+    one_transaction: bool = True,
 ) -> JobSpec:
     rules = policies or StepPolicies(skip_limit=10)
     steps = [
@@ -169,6 +181,7 @@ def build(
             chunk_size=chunk_size,
             retry=rules.retry,
             skip=rules.skip,
+            joined=userdb.engine if one_transaction else None,
         )
         for name, cleanup in (
             (
@@ -179,6 +192,7 @@ def build(
                     refresh_token.c.expiry_date,
                     "refreshTokensDeleted",
                     chunk_size,
+                    one_transaction,
                 ),
             ),
             (
@@ -189,6 +203,7 @@ def build(
                     password_reset_tokens.c.expiration_date,
                     "passwordResetTokensDeleted",
                     chunk_size,
+                    one_transaction,
                 ),
             ),
         )
