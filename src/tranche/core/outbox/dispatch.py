@@ -83,8 +83,9 @@ Render = Callable[[bytes, datetime], bytes]
 
 @dataclass
 class RoundResult:
-    #: Built only for topics with hooks (thousands per second otherwise go unused).
-    sent: list[SentEvent] = field(default_factory=list)
+    #: The delivered rows of topics with hooks, their records and acks; the hooks'
+    #: events are built from them only for hooks still to run (see ``_sent_events``).
+    delivered: list[tuple[Row, Record, Delivered]] = field(default_factory=list)
     sent_seqs: list[int] = field(default_factory=list)
     sent_ids: list[str] = field(default_factory=list)
     sent_topics: list[str] = field(default_factory=list)
@@ -203,18 +204,7 @@ async def publish_round(
             res.sent_ids.append(row.event_id)
             res.sent_topics.append(row.topic)
             if row.topic in hooked:
-                res.sent.append(
-                    SentEvent(
-                        row.event_id,
-                        row.topic,
-                        row.key,
-                        rec.value,
-                        dict(rec.headers),
-                        out.partition,
-                        out.offset,
-                        now,
-                    )
-                )
+                res.delivered.append((row, rec, out))
             continue
         res.failed_topics.append(row.topic)
         if out.kind == "unavailable":
@@ -309,6 +299,32 @@ def has_writes(res: RoundResult) -> bool:
     return bool(res.sent_seqs or res.retry or res.dead)
 
 
+def _sent_events(
+    res: RoundResult, hooks: Mapping[str, Sequence[Hook]], done: Collection[Hook] = ()
+) -> dict[str, list[SentEvent]]:
+    """The acknowledged events of each topic that has hooks still to run (not ``done``)."""
+    due = {topic for topic, hs in hooks.items() if any(h not in done for h in hs)}
+    by_topic: dict[str, list[SentEvent]] = {}
+    if not due or not res.delivered:
+        return by_topic
+    at = res.handed_at
+    assert at is not None
+    for row, rec, out in res.delivered:
+        if row.topic in due:
+            event = SentEvent(
+                row.event_id,
+                row.topic,
+                row.key,
+                rec.value,
+                dict(rec.headers),
+                out.partition,
+                out.offset,
+                at,
+            )
+            by_topic.setdefault(row.topic, []).append(event)
+    return by_topic
+
+
 async def record_round(
     session: AsyncSession,
     res: RoundResult,
@@ -327,11 +343,7 @@ async def record_round(
         await store.unmark(session, res.unsent_seqs)
     else:
         await store.mark_sent(session, res.sent_seqs, now)
-    by_topic: dict[str, list[SentEvent]] = {}
-    for ev in res.sent:
-        if ev.topic in hooks:
-            by_topic.setdefault(ev.topic, []).append(ev)
-    for topic, events in by_topic.items():
+    for topic, events in _sent_events(res, hooks, done).items():
         for hook in hooks[topic]:
             if hook in done:
                 continue
