@@ -141,7 +141,7 @@ def create_app(
     )
     relay = Relay(db, settings.kafka, settings.outbox, registry, name="execution-outbox", clock=now)
     relay.render(settings.orders_topic, stamp_sent)
-    relay.on_sent(settings.orders_topic, sent_hook())
+    relay.on_sent(settings.orders_topic, sent_hook(), ahead=True)
     deliverer = None
     if settings.trade_service_base_url:
         trade = TradeServiceClient(

@@ -90,7 +90,10 @@ def stamp_sent(value: bytes, at: datetime) -> bytes:
 
 def sent_hook() -> Callable[[AsyncSession, Sequence[SentEvent]], Any]:
     """The relay's after-send hook for ``orders``: ``sent_timestamp`` = each event's
-    hand-over instant (the one :func:`stamp_sent` put in it), in bulk UPDATEs."""
+    hand-over instant (the one :func:`stamp_sent` put in it), in bulk UPDATEs.
+
+    It reads only the key and that instant, so it is registered ``ahead``: its UPDATE
+    runs while the broker's acks are awaited, and is undone unless all were delivered."""
 
     async def mark(session: AsyncSession, events: Sequence[SentEvent]) -> None:
         by_instant: dict[datetime, list[int]] = {}

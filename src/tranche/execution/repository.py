@@ -138,9 +138,26 @@ async def sent_timestamps(session: AsyncSession, ids: Iterable[int]) -> dict[int
     return out
 
 
+# PostgreSQL's, built once with the ids as one array parameter: the hook runs it for every
+# round of 500 events, and building the statement per call was half its Python.
+_PG_MARK_SENT = (
+    t.update()
+    .where(
+        t.c.id == sa.func.any(sa.bindparam("ids", type_=ARRAY(sa.Integer))),
+        t.c.sent_timestamp.is_(None),
+    )
+    .values(sent_timestamp=sa.bindparam("at"))
+)
+
+
 async def mark_sent(session: AsyncSession, ids: Sequence[int], at: datetime) -> int:
     """Set ``sent_timestamp`` once (a redelivery keeps the first); ``version`` is untouched,
     since delivery is not a change a client must re-read (the original's C4 bug)."""
+    if not ids:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        result = await session.execute(_PG_MARK_SENT, {"ids": list(ids), "at": at})
+        return cast(CursorResult[Any], result).rowcount
     done = 0
     for batch in _chunks(ids):
         result = await session.execute(

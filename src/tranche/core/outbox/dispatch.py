@@ -19,6 +19,8 @@ again.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,12 +33,14 @@ from tranche.core.delivery import next_due
 from tranche.core.logging import get_logger
 from tranche.core.outbox import store
 from tranche.core.outbox.enqueue import EVENT_ID_HEADER, decode_headers
-from tranche.core.outbox.publisher import Delivered, Publisher, Record, record_size
+from tranche.core.outbox.publisher import Delivered, Outcome, Publisher, Record, record_size
 from tranche.core.outbox.settings import OutboxSettings
 from tranche.core.outbox.store import Row
 from tranche.core.resilience import Backoff
 
 __all__ = [
+    "NOT_YET",
+    "Beside",
     "Hook",
     "Render",
     "RoundResult",
@@ -68,14 +72,20 @@ class SentEvent:
 
 
 Hook = Callable[[AsyncSession, Sequence[SentEvent]], Awaitable[None]]
+#: Work done while a round's acks are awaited, given the events about to be sent to
+#: hooked topics (``partition``/``offset`` :data:`NOT_YET`); see ``ahead``.
+Beside = Callable[[Sequence[SentEvent]], Awaitable[None]]
+#: ``partition`` and ``offset`` of an event given to a hook before its ack.
+NOT_YET = -1
 #: ``(stored value, hand-over instant) -> value to send``; raising makes the event dead.
 Render = Callable[[bytes, datetime], bytes]
 
 
 @dataclass
 class RoundResult:
-    #: Built only for topics with hooks (thousands per second otherwise go unused).
-    sent: list[SentEvent] = field(default_factory=list)
+    #: The delivered rows of topics with hooks, their records and acks; the hooks'
+    #: events are built from them only for hooks still to run (see ``_sent_events``).
+    delivered: list[tuple[Row, Record, Delivered]] = field(default_factory=list)
     sent_seqs: list[int] = field(default_factory=list)
     sent_ids: list[str] = field(default_factory=list)
     sent_topics: list[str] = field(default_factory=list)
@@ -160,8 +170,10 @@ async def publish_round(
     now: datetime,
     hooked: Collection[str] = (),
     renders: Mapping[str, Render] | None = None,
+    beside: Beside | None = None,
 ) -> RoundResult:
-    """Publish ``rows``; ``now`` is the hand-over instant given to renders and hooks."""
+    """Publish ``rows``; ``now`` is the hand-over instant given to renders and hooks.
+    ``beside`` runs while the acks are awaited (both are done on return)."""
     res = RoundResult(handed_at=now)
     doomed: list[tuple[Row, str, int, datetime]] = []
     to_send: list[Row] = []
@@ -183,7 +195,8 @@ async def publish_round(
         to_send.append(row)
         records.append(_record(row, value))
 
-    outcomes = await publisher.publish(records) if records else []
+    acks = publisher.publish(records) if records else _nothing()
+    outcomes = await _beside_acks(acks, beside, to_send, records, hooked, now)
     for row, rec, out in zip(to_send, records, outcomes, strict=True):
         if isinstance(out, Delivered):
             res.broker_answered = True
@@ -191,18 +204,7 @@ async def publish_round(
             res.sent_ids.append(row.event_id)
             res.sent_topics.append(row.topic)
             if row.topic in hooked:
-                res.sent.append(
-                    SentEvent(
-                        row.event_id,
-                        row.topic,
-                        row.key,
-                        rec.value,
-                        dict(rec.headers),
-                        out.partition,
-                        out.offset,
-                        now,
-                    )
-                )
+                res.delivered.append((row, rec, out))
             continue
         res.failed_topics.append(row.topic)
         if out.kind == "unavailable":
@@ -224,6 +226,43 @@ async def publish_round(
     if doomed:
         await _bury(publisher, doomed, settings, now, res)
     return res
+
+
+async def _nothing() -> list[Outcome]:
+    return []
+
+
+async def _beside_acks(
+    acks: Awaitable[list[Outcome]],
+    beside: Beside | None,
+    to_send: Sequence[Row],
+    records: Sequence[Record],
+    hooked: Collection[str],
+    now: datetime,
+) -> list[Outcome]:
+    """``await acks`` with ``beside`` running meanwhile; both are finished on return (an
+    error in either cancels the other: the session is never left mid-statement)."""
+    if beside is None:
+        return await acks
+    ahead = [
+        SentEvent(
+            row.event_id, row.topic, row.key, rec.value, dict(rec.headers), NOT_YET, NOT_YET, now
+        )
+        for row, rec in zip(to_send, records, strict=True)
+        if row.topic in hooked
+    ]
+    if not ahead:
+        return await acks
+    task = asyncio.ensure_future(beside(ahead))
+    try:
+        outcomes = await acks
+    except BaseException:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise
+    await task
+    return outcomes
 
 
 async def _bury(
@@ -260,28 +299,54 @@ def has_writes(res: RoundResult) -> bool:
     return bool(res.sent_seqs or res.retry or res.dead)
 
 
+def _sent_events(
+    res: RoundResult, hooks: Mapping[str, Sequence[Hook]], done: Collection[Hook] = ()
+) -> dict[str, list[SentEvent]]:
+    """The acknowledged events of each topic that has hooks still to run (not ``done``)."""
+    due = {topic for topic, hs in hooks.items() if any(h not in done for h in hs)}
+    by_topic: dict[str, list[SentEvent]] = {}
+    if not due or not res.delivered:
+        return by_topic
+    at = res.handed_at
+    assert at is not None
+    for row, rec, out in res.delivered:
+        if row.topic in due:
+            event = SentEvent(
+                row.event_id,
+                row.topic,
+                row.key,
+                rec.value,
+                dict(rec.headers),
+                out.partition,
+                out.offset,
+                at,
+            )
+            by_topic.setdefault(row.topic, []).append(event)
+    return by_topic
+
+
 async def record_round(
     session: AsyncSession,
     res: RoundResult,
     hooks: Mapping[str, Sequence[Hook]],
     now: datetime,
     premarked: bool = False,
+    done: Collection[Hook] = (),
 ) -> None:
     """Write the round's outcome and run the hooks, in ``session``'s transaction.
 
     ``premarked``: the rows were claimed with :func:`store.claim_and_mark`, so the sent
-    ones are already SENT and the unsent ones go back to PENDING.
+    ones are already SENT and the unsent ones go back to PENDING. ``done``: hooks that
+    already ran for these events, beside the acks (``ahead``).
     """
     if premarked:
         await store.unmark(session, res.unsent_seqs)
     else:
         await store.mark_sent(session, res.sent_seqs, now)
-    by_topic: dict[str, list[SentEvent]] = {}
-    for ev in res.sent:
-        if ev.topic in hooks:
-            by_topic.setdefault(ev.topic, []).append(ev)
-    for topic, events in by_topic.items():
+    for topic, events in _sent_events(res, hooks, done).items():
         for hook in hooks[topic]:
+            if hook in done:
+                continue
             try:
                 # A failing hook must not send the events again and again: its own
                 # writes roll back, the rows are still marked SENT.

@@ -32,14 +32,15 @@ SQLite has no row locks, so its one relay does everything (no hand-off).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from tranche.core.db import Database
 from tranche.core.loops import BackgroundLoop
 from tranche.core.outbox import store
-from tranche.core.outbox.dispatch import Hook, RoundResult, has_writes, record_round
+from tranche.core.outbox.ahead import Publish, publish_and_record
+from tranche.core.outbox.dispatch import Hook, RoundResult
 from tranche.core.outbox.store import Row
 
 __all__ = ["QUEUE_ROUNDS", "Handoff"]
@@ -62,7 +63,8 @@ def _row(copy_row: tuple[Any, ...]) -> Row:
 class Handoff:
     """Sends the rows of this process's commits directly; see the module docstring.
 
-    ``publish`` is the relay's (it keeps the breaker's count), ``committed`` its
+    ``publish`` is the relay's (it keeps the breaker's count), ``hooks`` and ``ahead``
+    its after-send hooks (all of them, and those that run beside the acks), ``committed`` its
     bookkeeping after a round (metrics, waiters), ``fallback`` wakes its rounds, and
     ``accepting`` says whether the circuit lets anything go out.
     """
@@ -75,8 +77,9 @@ class Handoff:
         batch_size: int,
         workers: int,
         hooks: Mapping[str, Sequence[Hook]],
+        ahead: Mapping[str, Sequence[Hook]],
         clock: Callable[[], datetime],
-        publish: Callable[[Sequence[Row]], Awaitable[RoundResult]],
+        publish: Publish,
         committed: Callable[[RoundResult], None],
         fallback: Callable[[], None],
         accepting: Callable[[], bool],
@@ -86,6 +89,7 @@ class Handoff:
         self._batch = batch_size
         self._limit = batch_size * QUEUE_ROUNDS
         self._hooks = hooks
+        self._ahead = ahead
         self._clock = clock
         self._publish = publish
         self._committed = committed
@@ -156,12 +160,9 @@ class Handoff:
                 return
             if blocked and self._premark:
                 await store.unmark(session, [r.seq for r in blocked])
-            res = await self._publish(rows)
-            if has_writes(res):
-                await record_round(session, res, self._hooks, self._clock(), self._premark)
-                await session.commit()
-            else:
-                await session.rollback()  # the broker was unreachable: leave them PENDING
+            res = await publish_and_record(
+                session, rows, self._publish, self._hooks, self._ahead, self._clock, self._premark
+            )
         self._committed(res)
         if blocked or res.unsent_seqs or res.retry:
             self._fallback()

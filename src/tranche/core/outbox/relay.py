@@ -37,7 +37,9 @@ from tranche.core.db import Database
 from tranche.core.logging import get_logger
 from tranche.core.loops import BackgroundLoop
 from tranche.core.outbox import store, wake
+from tranche.core.outbox.ahead import publish_and_record
 from tranche.core.outbox.dispatch import (
+    Beside,
     Hook,
     Render,
     RoundResult,
@@ -97,6 +99,7 @@ class Relay:
         self._metrics.circuit_state.set(BreakerState.CLOSED)
         self._locking = db.dialect in ("postgresql", "mysql")
         self._hooks: dict[str, list[Hook]] = {}
+        self._ahead: dict[str, list[Hook]] = {}
         self._renders: dict[str, Render] = {}
         self._waiters = SentWaiters()
         self._rounds = BackgroundLoop(
@@ -122,6 +125,7 @@ class Relay:
                 batch_size=settings.batch_size,
                 workers=settings.relay_concurrency,
                 hooks=self._hooks,
+                ahead=self._ahead,
                 clock=self._clock,
                 publish=self._publish,
                 committed=self._committed,
@@ -142,9 +146,15 @@ class Relay:
         self._next_analyze = 0.0
 
     # -- lifecycle -----------------------------------------------------------------
-    def on_sent(self, topic: str, hook: Hook) -> None:
-        """Run ``hook`` for ``topic``'s events in the transaction that marks them SENT."""
+    def on_sent(self, topic: str, hook: Hook, *, ahead: bool = False) -> None:
+        """Run ``hook`` for ``topic``'s events in the transaction that marks them SENT.
+
+        ``ahead``: it needs nothing the ack tells (partition, offset), so on
+        PostgreSQL/MariaDB it runs while the acks are awaited, and is undone and run
+        again after them unless all its events were delivered (see ``ahead``)."""
         self._hooks.setdefault(topic, []).append(hook)
+        if ahead:
+            self._ahead.setdefault(topic, []).append(hook)
 
     def render(self, topic: str, render: Render) -> None:
         """Rewrite ``topic``'s values as they are handed to the producer (one per topic);
@@ -243,12 +253,9 @@ class Relay:
             if not rows:
                 await session.rollback()
                 return await self._idle()
-            res = await self._publish(rows)
-            if has_writes(res):
-                await record_round(session, res, self._hooks, self._clock(), premarked=premark)
-                await session.commit()
-            else:
-                await session.rollback()  # the broker was unreachable: leave everything as is
+            res = await publish_and_record(
+                session, rows, self._publish, self._hooks, self._ahead, self._clock, premark
+            )
         self._committed(res)
         return len(rows)
 
@@ -272,11 +279,20 @@ class Relay:
         options = {"isolation_level": "READ COMMITTED"} if self._db.dialect == "mysql" else {}
         await session.connection(execution_options=options)
 
-    async def _publish(self, rows: Sequence[store.Row]) -> RoundResult:
+    async def _publish(
+        self, rows: Sequence[store.Row], beside: Beside | None = None
+    ) -> RoundResult:
         assert self._publisher is not None
         now = self._clock()
         res = await publish_round(
-            self._publisher, rows, self._settings, self._backoff, now, self._hooks, self._renders
+            self._publisher,
+            rows,
+            self._settings,
+            self._backoff,
+            now,
+            self._hooks,
+            self._renders,
+            beside,
         )
         if res.unavailable is not None:
             self._breaker.record_failure(res.unavailable)

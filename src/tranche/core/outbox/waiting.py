@@ -45,9 +45,14 @@ class SentWaiters:
 
     def sent(self, event_ids: Collection[str], at: datetime | None) -> None:
         """A committed round sent ``event_ids`` (``at``: their hand-over instant, if stored)."""
-        for event_id in self._by_id.keys() & set(event_ids):
-            for waiter in self._by_id.get(event_id, ()):
-                waiter.resolve((event_id,), at)
+        # Grouped by waiter: a round's ids mostly belong to one caller, resolved at once.
+        hits: dict[Waiter, list[str]] = {}
+        by_id = self._by_id
+        for event_id in by_id.keys() & set(event_ids):
+            for waiter in by_id[event_id]:
+                hits.setdefault(waiter, []).append(event_id)
+        for waiter, ids in hits.items():
+            waiter.resolve(ids, at)
 
     async def wait(
         self,
@@ -79,11 +84,15 @@ class SentWaiters:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(waiter.done.wait(), min(left, poll_s))
         finally:
+            by_id = self._by_id
             for event_id in event_ids:
-                waiters = self._by_id.get(event_id)
-                if waiters is not None:
-                    with contextlib.suppress(ValueError):
-                        waiters.remove(waiter)
-                    if not waiters:
-                        del self._by_id[event_id]
+                waiters = by_id.get(event_id)
+                if waiters is None:
+                    continue
+                if len(waiters) == 1:  # the common case: this caller alone waits for it
+                    if waiters[0] is waiter:
+                        del by_id[event_id]
+                    continue
+                with contextlib.suppress(ValueError):
+                    waiters.remove(waiter)
         return waiter.found
