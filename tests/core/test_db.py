@@ -58,3 +58,26 @@ async def test_round_trip_and_pool_gauges(any_database_url: str) -> None:
         assert registry.get_sample_value("db_pool_size", {"pool": "main"}) == 2
     finally:
         await db.close()
+
+
+async def test_a_pooled_connection_killed_while_idle_is_replaced_unnoticed(
+    postgres_url: str,
+) -> None:
+    # A failover or a DBA's pg_terminate_backend while the connection sat in the pool:
+    # the checkout's ping finds it dead and the pool connects anew, the caller sees nothing.
+    db = Database.open("main", postgres_url, POOL)
+    try:
+        async with db.transaction() as s:
+            before = (await s.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        admin = Database.open("admin", postgres_url, POOL)
+        try:
+            async with admin.sessions() as other:
+                killed = await other.execute(text("SELECT pg_terminate_backend(:p)"), {"p": before})
+                assert killed.scalar_one() is True
+        finally:
+            await admin.close()
+        async with db.transaction() as s:
+            after = (await s.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert after != before
+    finally:
+        await db.close()
