@@ -165,7 +165,7 @@ def _row(
     event_id: str,
     now: datetime,
     prefix: str,
-    encoded: dict[int, str | None] | None = None,
+    encoded: dict[int, str | None],
 ) -> tuple[Any, ...]:
     """The row's values in ``COPY_COLUMNS`` order; ``prefix`` names the event in errors.
 
@@ -182,14 +182,10 @@ def _row(
         log.error("outbox_event_defective", topic=topic, event_id=event_id, defect=defect)
     headers: str | None = None
     if event.headers:
-        if encoded is None:
-            headers = encode_headers(event.headers, f"{prefix}headers")
-        else:
-            ident = id(event.headers)
-            if ident in encoded:
-                headers = encoded[ident]
-            else:
-                headers = encoded[ident] = encode_headers(event.headers, f"{prefix}headers")
+        # Never None once encoded: a non-empty mapping encodes to a JSON object.
+        headers = encoded.get(id(event.headers))
+        if headers is None:
+            headers = encoded[id(event.headers)] = encode_headers(event.headers, f"{prefix}headers")
     return (event_id, topic, key, payload, headers, _PENDING, 0, defect, now, now)
 
 
@@ -202,7 +198,7 @@ async def enqueue(
 ) -> str:
     """Add one event to ``session``'s transaction; returns its event id."""
     (event_id,) = new_event_ids(1)
-    row = _row(OutboxEvent(topic, key, value, headers), event_id, utc_now(), "")
+    row = _row(OutboxEvent(topic, key, value, headers), event_id, utc_now(), "", {})
     await session.execute(insert(outbox_table), [dict(zip(COPY_COLUMNS, row, strict=True))])
     wake.mark(session, (row,))
     return event_id
@@ -230,7 +226,7 @@ async def enqueue_many(session: AsyncSession, events: Sequence[OutboxEvent]) -> 
     except ValueError:
         # Validate again, naming the index of the first bad event.
         for i, e in enumerate(events):
-            _row(e, ids[i], now, f"events[{i}].")
+            _row(e, ids[i], now, f"events[{i}].", {})
         raise
     dialect = session.get_bind().dialect.name
     if len(rows) >= _COPY_THRESHOLD and dialect == "postgresql":
