@@ -228,6 +228,13 @@ async def publish_round(
     return res
 
 
+def _sent_event(row: Row, rec: Record, partition: int, offset: int, at: datetime) -> SentEvent:
+    """What a hook is given of one event (before its ack: ``partition``/``offset`` NOT_YET)."""
+    return SentEvent(
+        row.event_id, row.topic, row.key, rec.value, dict(rec.headers), partition, offset, at
+    )
+
+
 async def _nothing() -> list[Outcome]:
     return []
 
@@ -245,9 +252,7 @@ async def _beside_acks(
     if beside is None:
         return await acks
     ahead = [
-        SentEvent(
-            row.event_id, row.topic, row.key, rec.value, dict(rec.headers), NOT_YET, NOT_YET, now
-        )
+        _sent_event(row, rec, NOT_YET, NOT_YET, now)
         for row, rec in zip(to_send, records, strict=True)
         if row.topic in hooked
     ]
@@ -311,16 +316,7 @@ def _sent_events(
     assert at is not None
     for row, rec, out in res.delivered:
         if row.topic in due:
-            event = SentEvent(
-                row.event_id,
-                row.topic,
-                row.key,
-                rec.value,
-                dict(rec.headers),
-                out.partition,
-                out.offset,
-                at,
-            )
+            event = _sent_event(row, rec, out.partition, out.offset, at)
             by_topic.setdefault(row.topic, []).append(event)
     return by_topic
 
