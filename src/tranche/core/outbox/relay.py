@@ -51,7 +51,7 @@ from tranche.core.outbox.handoff import Handoff
 from tranche.core.outbox.metrics import OutboxMetrics
 from tranche.core.outbox.publisher import BrokerUnavailableError, Publisher
 from tranche.core.outbox.settings import OutboxSettings
-from tranche.core.outbox.waiting import SentWaiters, Waiter
+from tranche.core.outbox.waiting import SentWaiters
 from tranche.core.resilience import BreakerState, CircuitBreaker
 from tranche.core.settings import KafkaSettings
 
@@ -101,7 +101,7 @@ class Relay:
         self._hooks: dict[str, list[Hook]] = {}
         self._ahead: dict[str, list[Hook]] = {}
         self._renders: dict[str, Render] = {}
-        self._waiters = SentWaiters()
+        self._waiters = SentWaiters(db)
         self._rounds = BackgroundLoop(
             f"relay:{name}",
             self._worker_round,
@@ -376,18 +376,10 @@ class Relay:
             event_ids,
             timeout_s,
             self._settings.poll_interval_ms / 1000,
-            self._check_table,
             # Rows this process is handing off are answered here; the table is asked only
             # when that does not come in time (another replica may have sent them).
             lambda ids: handoff is not None and handoff.holds_all(ids),
         )
-
-    async def _check_table(self, waiter: Waiter) -> None:
-        try:
-            async with self._db.sessions() as session:
-                waiter.resolve(await store.sent_among(session, waiter.remaining))
-        except Exception as exc:
-            log.warning("outbox_wait_sent_check_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def health(self) -> dict[str, Any]:
         """Broker details when reachable; raises when it is not or the circuit is open."""

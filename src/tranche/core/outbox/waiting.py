@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection
 from datetime import datetime
 
+from tranche.core.db import Database
+from tranche.core.logging import get_logger
+from tranche.core.outbox import store
+
 __all__ = ["SentWaiters", "Waiter"]
+
+log = get_logger(__name__)
 
 
 class Waiter:
@@ -35,9 +41,10 @@ class Waiter:
 
 
 class SentWaiters:
-    """The waiters of one relay, by event id."""
+    """The waiters of one relay, by event id; ``db`` is the relay's outbox database."""
 
-    def __init__(self) -> None:
+    def __init__(self, db: Database) -> None:
+        self._db = db
         self._by_id: dict[str, list[Waiter]] = {}
 
     def __bool__(self) -> bool:
@@ -59,7 +66,6 @@ class SentWaiters:
         event_ids: Collection[str],
         timeout_s: float,
         poll_s: float,
-        check_table: Callable[[Waiter], Awaitable[None]],
         held_here: Callable[[Collection[str]], bool],
     ) -> dict[str, datetime | None]:
         """Event id -> hand-over instant (None if found SENT in the table) of those of
@@ -76,7 +82,7 @@ class SentWaiters:
         try:
             while waiter.remaining:
                 if check:
-                    await check_table(waiter)
+                    await self._check_table(waiter)
                 check = True
                 left = deadline - loop.time()
                 if not waiter.remaining or left <= 0:
@@ -96,3 +102,10 @@ class SentWaiters:
                 with contextlib.suppress(ValueError):
                     waiters.remove(waiter)
         return waiter.found
+
+    async def _check_table(self, waiter: Waiter) -> None:
+        try:
+            async with self._db.sessions() as session:
+                waiter.resolve(await store.sent_among(session, waiter.remaining))
+        except Exception as exc:
+            log.warning("outbox_wait_sent_check_failed", error=f"{type(exc).__name__}: {exc}")
