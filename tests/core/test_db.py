@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import asyncio
+import gc
+import warnings
+from typing import Any
+
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
@@ -80,4 +85,40 @@ async def test_a_pooled_connection_killed_while_idle_is_replaced_unnoticed(
             after = (await s.execute(text("SELECT pg_backend_pid()"))).scalar_one()
         assert after != before
     finally:
+        await db.close()
+
+
+async def test_a_connection_in_use_when_the_database_closes_is_closed_when_returned(
+    postgres_url: str,
+) -> None:
+    # A request or a background round still holding its connection at shutdown. dispose()
+    # closes only the idle ones: this one went back to the discarded pool, open, and the
+    # garbage collector reported it ("unclosed connection") in whatever test ran later.
+    db = Database.open("main", postgres_url, POOL)
+    holding, release = asyncio.Event(), asyncio.Event()
+    driver: list[Any] = []
+
+    async def hold() -> None:
+        async with db.sessions() as s:
+            raw = await (await s.connection()).get_raw_connection()
+            driver.append(raw.driver_connection)
+            holding.set()
+            await release.wait()
+
+    task = asyncio.create_task(hold())
+    try:
+        await holding.wait()
+        await db.close()
+        assert not driver[0].is_closed()  # in use: closing the database leaves it alone
+        release.set()
+        await task
+        assert driver[0].is_closed()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)
+            gc.collect()
+    finally:
+        release.set()
+        await task
+        for connection in driver:
+            connection.terminate()  # without the fix: not left for a later test to find
         await db.close()

@@ -242,8 +242,14 @@ async def peers(
                 trade_settings(trade_db, **trade_overrides), transport=to_execution
             )
             deferred.app = trade_app
+            # The execution app stops first: its fill deliverer calls the trade app in the
+            # background, in its own task, and nothing else waits for that call. With the
+            # trade app shut down first, a delivery in flight held a trade connection while
+            # the trade database closed; the connection went back to the discarded pool and
+            # the garbage collector reported it unclosed in some later test
+            # (tests/trade/test_peer_shutdown.py).
             async with (
-                _lifespans(execution_app, trade_app),
+                _lifespans(trade_app, execution_app),
                 httpx.AsyncClient(
                     transport=httpx.ASGITransport(app=trade_app), base_url="http://trade.test"
                 ) as trade,
@@ -266,9 +272,9 @@ async def peers(
         trade_settings(trade_db, execution_service_base_url=execution_url, **trade_overrides)
     )
     stall_s = READ_TIMEOUT_MS / 1000 + 1
-    async with (
-        _served(FaultyExecutionService(execution_app, faults, stall_s), execution_port),
+    async with (  # the execution service stops first, as in process (see above)
         _served(trade_app, trade_port),
+        _served(FaultyExecutionService(execution_app, faults, stall_s), execution_port),
         httpx.AsyncClient(base_url=trade_url, timeout=60) as trade,
         httpx.AsyncClient(base_url=execution_url, timeout=60) as execution,
     ):

@@ -33,7 +33,7 @@ from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from sqlalchemy.util.concurrency import await_
 
 from tranche.core.settings import PoolSettings
@@ -210,6 +210,11 @@ class _Session(AsyncSession):
             raise _unavailable(value) from value
 
 
+def _close_on_return(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    """``checkin`` listener of a disposed pool: close the connection instead of keeping it."""
+    record.invalidate()
+
+
 def _raw_disconnect(exc: Exception) -> bool:
     """A lost connection not yet reported as an invalidated DBAPIError."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
@@ -266,7 +271,17 @@ class Database:
         return {"database": self.dialect, "url": redact(self.engine.url)}
 
     async def close(self) -> None:
+        """Close the pooled connections; one still checked out is closed when returned.
+
+        ``dispose()`` closes only the idle connections and swaps in a new pool. A
+        connection in use meanwhile (a request or a background round still running)
+        would go back to the discarded pool and stay open until the garbage collector
+        found it, unclosed, at some random later point."""
+        retired = self.engine.sync_engine.pool
         await self.engine.dispose()
+        # On the old pool only, after the swap: the new pool copied the old one's
+        # listeners when it was made, so this one never reaches it.
+        event.listen(retired, "checkin", _close_on_return)
 
 
 class PoolCollector(Collector):
