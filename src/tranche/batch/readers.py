@@ -26,7 +26,14 @@ from typing import Any, Generic, Protocol, TypeVar, overload, runtime_checkable
 from sqlalchemy import ColumnElement, RowMapping, Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["ItemReader", "KeysetReader", "ListReader", "PageMapper"]
+__all__ = [
+    "BufferedReader",
+    "ItemReader",
+    "KeysetReader",
+    "ListReader",
+    "PageMapper",
+    "buffered_take",
+]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -50,6 +57,33 @@ class ItemReader(Protocol[T_co]):
         """Release what ``open`` acquired."""
 
 
+@runtime_checkable
+class BufferedReader(Protocol[T_co]):
+    """A reader that can hand out what it already holds in memory, several items at once.
+
+    ``take_buffered(n)`` returns up to ``n`` items exactly as ``n`` calls of ``read`` would
+    (same items, same position afterwards) but only those needing no I/O, so it cannot
+    fail: the chunk executor takes a chunk's items from the buffer in one call and calls
+    ``read`` (retried, skippable) only to fetch. ``[]`` means "call ``read``".
+    """
+
+    def take_buffered(self, n: int) -> Sequence[T_co]: ...
+
+
+def buffered_take(reader: ItemReader[T]) -> Callable[[int], Sequence[T]] | None:
+    """``reader.take_buffered``, unless a subclass overrides ``read`` but not it.
+
+    Such a subclass (a reader that fails or counts per item, say) means every item to go
+    through its ``read``: the inherited ``take_buffered`` would skip it.
+    """
+    if not isinstance(reader, BufferedReader):
+        return None
+    mro = type(reader).__mro__
+    reads = next(c for c in mro if "read" in c.__dict__)
+    takes = next(c for c in mro if "take_buffered" in c.__dict__)
+    return reader.take_buffered if issubclass(takes, reads) else None
+
+
 class ListReader(Generic[T]):
     """Reads a list in order; the position is the index of the next item."""
 
@@ -66,6 +100,11 @@ class ListReader(Generic[T]):
         item = self._items[self._next]
         self._next += 1
         return item
+
+    def take_buffered(self, n: int) -> list[T]:
+        items = self._items[self._next : self._next + n]
+        self._next += len(items)
+        return items
 
     def position(self) -> int:
         return self._next
@@ -181,6 +220,13 @@ class KeysetReader(Generic[T]):
         key, item = self._buffer.popleft()
         self._last = key
         return item  # type: ignore[no-any-return]
+
+    def take_buffered(self, n: int) -> list[T]:
+        buffer = self._buffer
+        taken = [buffer.popleft() for _ in range(min(n, len(buffer)))]
+        if taken:
+            self._last = taken[-1][0]
+        return [item for _key, item in taken]
 
     def position(self) -> list[Any] | None:
         return None if self._last is None else list(self._last)

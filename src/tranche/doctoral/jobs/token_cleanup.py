@@ -101,6 +101,9 @@ class ExpiredTokens:
     async def read(self) -> int | None:
         return await self.keyset.read()
 
+    def take_buffered(self, n: int) -> list[int]:
+        return self.keyset.take_buffered(n)
+
     def position(self) -> Any:
         return self.keyset.position()
 
