@@ -156,7 +156,7 @@ class ChunkExecutor:
     async def _unit(
         self, outputs: list[Any], position: Any, snapshot: Snapshot, *, scan: bool
     ) -> None:
-        snapshot.restore(self.execution, self.ctx.job_execution)
+        snapshot.rewind(self.execution, self.ctx.job_execution)
         skips_before = len(self._skips)
         uow = self.control.open_unit(self._connections, early=self._early)
         self.ctx.bind(uow)
