@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     AsyncSessionTransaction,
+    AsyncTransaction,
 )
 from sqlalchemy.orm import ORMExecuteState, Session
 
@@ -82,9 +83,12 @@ def shared_schema(batch: AsyncEngine, other: AsyncEngine) -> tuple[bool, str | N
 
 @dataclass
 class _Savepoint:
-    nested: list[AsyncSessionTransaction]
+    nested: list[AsyncSessionTransaction | AsyncTransaction]
     sessions_before: set[int]
     joined_before: set[int]
+    #: Whether batchdb's transaction, and the writer's session on it, were already open.
+    batch_before: bool
+    batch_session_before: bool
 
 
 class UnitOfWork:
@@ -95,6 +99,12 @@ class UnitOfWork:
     anything, and holds it only from the first batchdb use to the commit. With
     ``connections`` the transactions run on connections the step keeps checked out
     (:class:`~tranche.batch.connections.HeldConnections`), not on one checkout per unit.
+
+    batchdb's transaction is a Core transaction on its connection (the checkpoint needs no
+    session); the writer's batchdb session (``ctx.session()``) and the joined sessions join
+    it (``rollback_only``: their commit flushes, batchdb commits once, here). An
+    ``AsyncSession`` set up, committed and closed per chunk cost about as much Python as
+    the chunk's checkpoint statement.
 
     :meth:`begin_batch_now` starts the batchdb transaction (and ``on_begin``) at once, beside
     whatever the writer does on the other databases: the fence's wait overlaps the writer's.
@@ -111,11 +121,15 @@ class UnitOfWork:
         self._batch_engine = batch_engine
         self._on_begin = on_begin
         self._connections = connections
+        #: Other databases' sessions, each in its own transaction, by engine.
         self._sessions: dict[int, AsyncSession] = {}
         #: Sessions inside batchdb's transaction (:meth:`joined_session`), by engine.
         self._joined: dict[int, AsyncSession] = {}
+        #: batchdb's connection and transaction, and the writer's session on them.
+        self._conn: AsyncConnection | None = None
+        self._tx: AsyncTransaction | None = None
         self._batch: AsyncSession | None = None
-        self._opening: asyncio.Task[AsyncSession] | None = None
+        self._opening: asyncio.Task[AsyncConnection] | None = None
         self._before_batch_commit: Callable[[], Awaitable[None]] | None = None
 
     @property
@@ -125,8 +139,8 @@ class UnitOfWork:
 
     def begin_batch_now(self) -> None:
         """Begin the batchdb transaction (running ``on_begin``) now, in the background."""
-        if self._opening is None and self._batch is None:
-            self._opening = asyncio.ensure_future(self._open(self._batch_engine))
+        if self._opening is None and self._conn is None:
+            self._opening = asyncio.ensure_future(self._begin_batch())
 
     async def _opened(self) -> None:
         """Wait for :meth:`begin_batch_now`'s work; raises what it raised (a lost lock)."""
@@ -141,13 +155,27 @@ class UnitOfWork:
 
     async def batch_connection(self) -> AsyncConnection:
         """The batchdb transaction's connection, for the engine's checkpoint statements."""
-        return await (await self.session()).connection()
+        await self._opened()
+        return self._conn if self._conn is not None else await self._begin_batch()
+
+    async def _begin_batch(self) -> AsyncConnection:
+        if self._conn is None:
+            engine = self._batch_engine
+            held = self._connections
+            self._conn = conn = await engine.connect() if held is None else await held.get(engine)
+            # A held connection is in no transaction between units: this one is the unit's.
+            self._tx = await conn.begin()
+            if self._on_begin is not None:
+                await self._on_begin(conn)
+        return self._conn
 
     async def session(self, engine: AsyncEngine | None = None) -> AsyncSession:
         target = engine or self._batch_engine
-        if target.sync_engine is self._batch_engine.sync_engine:
-            await self._opened()
-        return await self._open(target)
+        if target.sync_engine is not self._batch_engine.sync_engine:
+            return await self._open(target)
+        if self._batch is None:
+            self._batch = self._joining(await self.batch_connection(), Session)
+        return self._batch
 
     async def joined_session(self, engine: AsyncEngine) -> AsyncSession:
         """``engine``'s session inside batchdb's transaction, if it can join (else its own).
@@ -166,17 +194,23 @@ class UnitOfWork:
         joined = self._joined.get(key)
         if joined is None:
             conn = await self.batch_connection()
-            # rollback_only: the session's commit leaves batchdb's transaction alone (it
-            # commits last, with the checkpoint); close() does not touch it either.
-            joined = AsyncSession(
-                conn,
-                sync_session_class=_JoinedSession,
-                join_transaction_mode="rollback_only",
-                expire_on_commit=False,
-                info={_SCHEMA: schema},
-            )
+            joined = self._joining(conn, _JoinedSession, schema)
             self._joined[key] = joined
         return joined
+
+    @staticmethod
+    def _joining(
+        conn: AsyncConnection, kind: type[Session], schema: str | None = None
+    ) -> AsyncSession:
+        # rollback_only: the session's commit flushes and leaves batchdb's transaction
+        # alone (it commits last, with the checkpoint); close() does not touch it either.
+        return AsyncSession(
+            conn,
+            sync_session_class=kind,
+            join_transaction_mode="rollback_only",
+            expire_on_commit=False,
+            info={_SCHEMA: schema},
+        )
 
     async def _open(self, target: AsyncEngine) -> AsyncSession:
         key = id(target.sync_engine)
@@ -186,18 +220,27 @@ class UnitOfWork:
             bind = target if self._connections is None else await self._connections.get(target)
             session = AsyncSession(bind, expire_on_commit=False)
             self._sessions[key] = session
-            conn = await session.connection()
-            if target.sync_engine is self._batch_engine.sync_engine:
-                self._batch = session
-                if self._on_begin is not None:
-                    await self._on_begin(conn)
+            await session.connection()
         return self._sessions[key]
 
     async def savepoint(self) -> _Savepoint:
         await self._opened()
-        # Joined sessions share batchdb's connection: its savepoint covers their work.
-        nested = [await s.begin_nested() for s in self._sessions.values()]
-        return _Savepoint(nested, set(self._sessions), set(self._joined))
+        nested: list[AsyncSessionTransaction | AsyncTransaction] = [
+            await s.begin_nested() for s in self._sessions.values()
+        ]
+        # Joined sessions share batchdb's connection: its savepoint covers their work; the
+        # writer's batchdb session takes it itself, so its ORM state follows a rollback.
+        if self._batch is not None:
+            nested.append(await self._batch.begin_nested())
+        elif self._conn is not None:
+            nested.append(await self._conn.begin_nested())
+        return _Savepoint(
+            nested,
+            set(self._sessions),
+            set(self._joined),
+            self._conn is not None,
+            self._batch is not None,
+        )
 
     async def rollback_to(self, savepoint: _Savepoint) -> None:
         for tx in savepoint.nested:
@@ -208,10 +251,14 @@ class UnitOfWork:
         # A database first touched after the savepoint holds only the failed item's work.
         for key in set(self._sessions) - savepoint.sessions_before:
             session = self._sessions.pop(key)
-            if session is self._batch:
-                self._batch = None
             await session.rollback()
             await session.close()
+        if not savepoint.batch_before and self._conn is not None:
+            await self._end_batch(commit=False)
+        elif not savepoint.batch_session_before and self._batch is not None:
+            # Opened on the savepoint's connection after it: its work was undone above.
+            batch, self._batch = self._batch, None
+            await batch.close()
 
     async def release(self, savepoint: _Savepoint) -> None:
         for tx in savepoint.nested:
@@ -232,9 +279,7 @@ class UnitOfWork:
         """
         try:
             await self._opened()
-            others: list[Awaitable[None]] = [
-                s.commit() for s in self._sessions.values() if s is not self._batch
-            ]
+            others: list[Awaitable[None]] = [s.commit() for s in self._sessions.values()]
             before, self._before_batch_commit = self._before_batch_commit, None
             if before is not None:
                 others.append(before())
@@ -248,7 +293,9 @@ class UnitOfWork:
                     if isinstance(result, BaseException):
                         raise result
             if self._batch is not None:
-                await self._batch.commit()
+                await self._batch.commit()  # flushes into batchdb's transaction
+            if self._conn is not None:
+                await self._end_batch(commit=True)
         finally:
             await self.close()
 
@@ -260,14 +307,29 @@ class UnitOfWork:
         finally:
             await self.close()
 
+    async def _end_batch(self, *, commit: bool) -> None:
+        """Commit or roll back batchdb's transaction; its sessions are closed first."""
+        joined, self._joined = list(self._joined.values()), {}
+        batch, self._batch = self._batch, None
+        for session in [*joined, *([batch] if batch is not None else [])]:
+            await session.close()
+        conn, tx, self._conn, self._tx = self._conn, self._tx, None, None
+        try:
+            if tx is not None and tx.is_active:
+                await (tx.commit() if commit else tx.rollback())
+        finally:
+            if self._connections is None and conn is not None:
+                await conn.close()
+
     async def close(self) -> None:
         await self._settle()
         self._opening = None
-        # Joined sessions first: closing one leaves batchdb's transaction as it is.
-        joined, self._joined = list(self._joined.values()), {}
-        sessions, self._sessions, self._batch = list(self._sessions.values()), {}, None
-        for session in [*joined, *sessions]:
-            await session.close()
+        sessions, self._sessions = list(self._sessions.values()), {}
+        try:
+            await self._end_batch(commit=False)
+        finally:
+            for session in sessions:
+                await session.close()
 
 
 @dataclass
