@@ -18,9 +18,9 @@ keyset (sqlakeyset) are synchronous and know nothing of a restart position.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from itertools import islice
+from itertools import compress
+from operator import itemgetter
 from typing import Any, Generic, Protocol, TypeVar, overload, runtime_checkable
 
 from sqlalchemy import ColumnElement, RowMapping, Select, and_, or_
@@ -191,11 +191,17 @@ class KeysetReader(Generic[T]):
         self._page_size = page_size
         self._map = map_row
         self._map_page = map_page
-        self._last: list[Any] | None = None
+        self._last: Sequence[Any] | None = None
         #: Key of the last row fetched (handed out, buffered or dropped): the next page's start.
-        self._fetched: list[Any] | None = None
-        self._buffer: deque[tuple[list[Any], Any]] = deque()
+        self._fetched: Sequence[Any] | None = None
+        # The fetched items not handed out yet, and their keys: ``_items[_next:]``. Two
+        # lists and an index, so a chunk's items are one slice, not a pop per item.
+        self._keys: list[Sequence[Any]] = []
+        self._items: list[Any] = []
+        self._next = 0
         self._exhausted = False
+        #: A row's key values (a bare value for a single key), looked up in C, row by row.
+        self._key_of = itemgetter(*self._key)
 
     async def open(self, position: Any | None) -> None:
         if position is not None and not isinstance(position, list) and len(self._key) == 1:
@@ -209,24 +215,26 @@ class KeysetReader(Generic[T]):
             )
         self._last = None if position is None else list(position)
         self._fetched = self._last
-        self._buffer.clear()
+        self._keys, self._items, self._next = [], [], 0
         self._exhausted = False
 
     async def read(self) -> T | None:
-        while not self._buffer and not self._exhausted:
+        while self._next >= len(self._items) and not self._exhausted:
             await self._fetch()
-        if not self._buffer:
+        if self._next >= len(self._items):
             return None
-        key, item = self._buffer.popleft()
-        self._last = key
+        item = self._items[self._next]
+        self._last = self._keys[self._next]
+        self._next += 1
         return item  # type: ignore[no-any-return]
 
     def take_buffered(self, n: int) -> list[T]:
-        buffer = self._buffer
-        taken = [buffer.popleft() for _ in range(min(n, len(buffer)))]
+        start = self._next
+        taken: list[T] = self._items[start : start + n]
         if taken:
-            self._last = taken[-1][0]
-        return [item for _key, item in taken]
+            self._next = start + len(taken)
+            self._last = self._keys[self._next - 1]
+        return taken
 
     def position(self) -> list[Any] | None:
         return None if self._last is None else list(self._last)
@@ -237,12 +245,12 @@ class KeysetReader(Generic[T]):
         For a writer that must record what the next chunk will hold before it runs (fetching
         a page early changes nothing of what ``read`` returns).
         """
-        while len(self._buffer) < n and not self._exhausted:
+        while len(self._items) - self._next < n and not self._exhausted:
             await self._fetch()
-        return [item for _key, item in islice(self._buffer, n)]
+        return self._items[self._next : self._next + n]
 
     async def close(self) -> None:
-        self._buffer.clear()
+        self._keys, self._items, self._next = [], [], 0
 
     async def _fetch(self) -> None:
         stmt = self._query
@@ -250,24 +258,31 @@ class KeysetReader(Generic[T]):
             stmt = stmt.where(_after(self._key, self._fetched))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt.limit(self._page_size))).mappings().all()
+        # map() with itemgetter: no Python call per row (a page is 1 000 rows for tokens).
         try:
-            keys = [[row[column] for column in self._key] for row in rows]
+            found = list(map(self._key_of, rows))
         except KeyError:
             raise ValueError(
                 f"KeysetReader: the query must select its key columns {[str(c) for c in self._key]}"
             ) from None
+        keys: list[Sequence[Any]] = [(k,) for k in found] if len(self._key) == 1 else found
         if self._map_page is not None:
-            items: Sequence[Any] = await self._map_page(rows) if rows else []
+            items: list[Any] = list(await self._map_page(rows)) if rows else []
             if len(items) != len(rows):
                 raise ValueError("KeysetReader: map_page must answer one item per row")
         elif self._map is not None:
-            items = [self._map(row) for row in rows]
+            items = list(map(self._map, rows))
         else:
-            items = rows
+            items = list(rows)
         # Only now, with the whole page mapped: a failure above left the reader unchanged.
-        self._buffer.extend(
-            (k, item) for k, item in zip(keys, items, strict=True) if item is not None
-        )
         if keys:
             self._fetched = keys[-1]
+        kept = [item is not None for item in items]
+        if not all(kept):
+            keys, items = list(compress(keys, kept)), list(compress(items, kept))
+        # What was handed out goes; what is left stays first.
+        del self._keys[: self._next], self._items[: self._next]
+        self._keys += keys
+        self._items += items
+        self._next = 0
         self._exhausted = len(rows) < self._page_size

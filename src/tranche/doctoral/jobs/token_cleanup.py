@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -84,7 +85,8 @@ class ExpiredTokens:
             query,
             [table.c.id],
             page_size=max(chunk_size, READ_PAGE),
-            map_row=lambda row: int(row["id"]),
+            # itemgetter, not a lambda: no Python call per id (a page is 1 000 of them).
+            map_row=itemgetter("id"),
         )
 
     async def open(self, position: Any | None) -> None:
