@@ -11,7 +11,8 @@ idempotent (deletes, upserts, "insert unless present"), as with Spring Batch wit
 
 Unless that database is on batchdb's server under batchdb's account (MariaDB): a writer
 may then ask for its session *inside* batchdb's transaction (``ctx.session(engine,
-join_checkpoint=True)``), its statements schema-qualified with that database's name. The
+join_checkpoint=True)``, or ``ctx.connection(…)`` for Core statements without an ORM
+session), its statements schema-qualified with that database's name. The
 chunk's writes and its checkpoint are then one transaction with one commit (one log flush
 instead of two, one round trip fewer) and exactly once across a crash.
 """
@@ -24,7 +25,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -32,53 +32,21 @@ from sqlalchemy.ext.asyncio import (
     AsyncSessionTransaction,
     AsyncTransaction,
 )
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import Session
 
 from tranche.batch.connections import HeldConnections
 from tranche.batch.context import ExecutionContext
 from tranche.batch.errors import BatchError
+from tranche.batch.joining import (
+    SCHEMA_INFO,
+    JoinedSession,
+    QualifiedConnection,
+    is_joined,
+    shared_schema,
+)
 from tranche.batch.model import JobExecution, JobParameters, StepExecution
 
 __all__ = ["StepContext", "UnitOfWork", "is_joined", "shared_schema"]
-
-#: ``Session.info`` key of a joined session: the schema its unqualified tables live in.
-_SCHEMA = "tranche.batch.schema"
-
-
-class _JoinedSession(Session):
-    """A session inside batchdb's transaction whose tables are another database's."""
-
-
-@event.listens_for(_JoinedSession, "do_orm_execute")
-def _qualify(state: ORMExecuteState) -> None:
-    # Every statement of the session names its tables by the owner database (MariaDB's
-    # schema), so they reach that database over batchdb's connection; the translation
-    # happens at execution, so a statement built once keeps its compiled-cache entry.
-    schema = state.session.info.get(_SCHEMA)
-    if schema is not None:
-        state.update_execution_options(schema_translate_map={None: schema})
-
-
-def is_joined(session: AsyncSession) -> bool:
-    """Whether ``session`` is inside batchdb's transaction (commits with the checkpoint)."""
-    return isinstance(session.sync_session, _JoinedSession)
-
-
-def shared_schema(batch: AsyncEngine, other: AsyncEngine) -> tuple[bool, str | None]:
-    """Whether ``other``'s database can join batchdb's transactions, and under which schema.
-
-    Yes on MariaDB/MySQL when both URLs are the same server, account and options but for
-    the database: one connection then reaches both (its account holds both databases'
-    grants, as the runbook's one ``batch`` account does). The schema is ``other``'s
-    database name (``None``: the same database, nothing to qualify).
-    """
-    if batch.dialect.name not in ("mysql", "mariadb") or other.dialect.name != batch.dialect.name:
-        return False, None
-    a, b = batch.url, other.url
-    server = ("drivername", "username", "password", "host", "port", "query")
-    if b.database is None or any(getattr(a, f) != getattr(b, f) for f in server):
-        return False, None
-    return True, None if a.database == b.database else b.database
 
 
 @dataclass
@@ -131,6 +99,10 @@ class UnitOfWork:
         self._batch: AsyncSession | None = None
         self._opening: asyncio.Task[AsyncConnection] | None = None
         self._before_batch_commit: Callable[[], Awaitable[None]] | None = None
+
+    @property
+    def batch_engine(self) -> AsyncEngine:
+        return self._batch_engine
 
     @property
     def fences_on_begin(self) -> bool:
@@ -194,9 +166,26 @@ class UnitOfWork:
         joined = self._joined.get(key)
         if joined is None:
             conn = await self.batch_connection()
-            joined = self._joining(conn, _JoinedSession, schema)
+            joined = self._joining(conn, JoinedSession, schema)
             self._joined[key] = joined
         return joined
+
+    async def connection(
+        self, engine: AsyncEngine, *, join: bool
+    ) -> AsyncConnection | QualifiedConnection:
+        """``engine``'s connection in this unit, for Core statements (no ORM session).
+
+        ``join``: batchdb's, qualified for ``engine``'s database, when it can join (as
+        :meth:`joined_session`); otherwise the connection of ``engine``'s transaction.
+        """
+        key = id(engine.sync_engine)
+        if join and key not in self._sessions:
+            joins, schema = shared_schema(self._batch_engine, engine)
+            if joins:
+                return QualifiedConnection(await self.batch_connection(), schema)
+        if engine.sync_engine is self._batch_engine.sync_engine:
+            return await self.batch_connection()
+        return await (await self._open(engine)).connection()
 
     @staticmethod
     def _joining(
@@ -209,7 +198,7 @@ class UnitOfWork:
             sync_session_class=kind,
             join_transaction_mode="rollback_only",
             expire_on_commit=False,
-            info={_SCHEMA: schema},
+            info={SCHEMA_INFO: schema},
         )
 
     async def _open(self, target: AsyncEngine) -> AsyncSession:
@@ -373,6 +362,14 @@ class StepContext:
         if join_checkpoint and engine is not None:
             return await self._uow.joined_session(engine)
         return await self._uow.session(engine)
+
+    async def connection(
+        self, engine: AsyncEngine | None = None, *, join_checkpoint: bool = False
+    ) -> AsyncConnection | QualifiedConnection:
+        """As :meth:`session`, for a writer of Core statements only: no ORM session."""
+        if self._uow is None:
+            raise BatchError("ctx.connection() is available inside a writer or a tasklet only")
+        return await self._uow.connection(engine or self._uow.batch_engine, join=join_checkpoint)
 
     def count(self, *, read: int = 0, write: int = 0, filter: int = 0) -> None:
         """Add to the step's counters (for tasklets; chunk steps count by themselves)."""
