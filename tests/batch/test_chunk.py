@@ -285,3 +285,51 @@ async def test_writer_to_another_database_commits_with_the_chunk(
         assert await written_values(engine, "xJob") == []
     finally:
         await other.dispose()
+
+
+async def test_a_writer_committing_its_batchdb_session_still_commits_with_the_chunk(
+    any_engine: AsyncEngine,
+) -> None:
+    """The writer's batchdb session is inside the chunk's transaction: its commit() only
+    flushes, so a failure later in the chunk rolls its rows back with the checkpoint."""
+
+    async def writer(items: Sequence[int], ctx: StepContext) -> None:
+        session = await ctx.session()
+        await session.execute(insert(written), [{"job": "earlyJob", "value": v} for v in items])
+        await session.commit()
+        if 4 in items:
+            raise Boom("fails after its commit")
+
+    launcher = JobLauncher(JobRepository(any_engine), settings=SETTINGS)
+    try:
+        job = Job("earlyJob", [ChunkStep("s", reader=ListReader(list(range(6))), writer=writer,
+                                         chunk_size=3)])  # fmt: skip
+        execution = await launcher.run(job)
+    finally:
+        await launcher.close()
+    assert execution.status is BatchStatus.FAILED
+    assert await written_values(any_engine, "earlyJob") == [0, 1, 2]
+    step = execution.step_executions[0]
+    assert (step.commit_count, step.write_count, step.rollback_count) == (1, 3, 1)
+
+
+async def test_a_core_writer_on_ctx_connection_commits_with_the_chunk(
+    any_engine: AsyncEngine,
+) -> None:
+    """ctx.connection(): the chunk's batchdb transaction, without an ORM session."""
+
+    async def writer(items: Sequence[int], ctx: StepContext) -> None:
+        conn = await ctx.connection()
+        await conn.execute(insert(written), [{"job": "coreJob", "value": v} for v in items])
+        if 4 in items:
+            raise Boom("fails after writing")
+
+    launcher = JobLauncher(JobRepository(any_engine), settings=SETTINGS)
+    try:
+        job = Job("coreJob", [ChunkStep("s", reader=ListReader(list(range(6))), writer=writer,
+                                        chunk_size=3)])  # fmt: skip
+        execution = await launcher.run(job)
+    finally:
+        await launcher.close()
+    assert execution.status is BatchStatus.FAILED
+    assert await written_values(any_engine, "coreJob") == [0, 1, 2]

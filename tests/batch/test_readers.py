@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.batch.factories import SETTINGS, Boom, written, written_values
+from tests.batch.factories import SETTINGS, Boom, table_writer, written, written_values
 from tranche.batch import (
     BatchStatus,
     ChunkStep,
@@ -168,3 +168,53 @@ async def test_map_page_completes_pages_and_drops_rows_without_losing_the_positi
     assert got == [1, 3, 5, 7, 9, None]
     assert pages == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
     assert odd.position() == [9]
+
+
+async def test_buffered_items_come_out_as_reads_would_give_them(engine: AsyncEngine) -> None:
+    """take_buffered hands out the fetched page's rest, as read() would, and never fetches."""
+    await fill(engine, 11)
+    taking, reading = reader(engine), reader(engine)
+    await taking.open(None)
+    await reading.open(None)
+    assert taking.take_buffered(3) == []
+    got = [await taking.read(), *taking.take_buffered(10)]
+    assert got == [await reading.read() for _ in range(4)]
+    assert taking.position() == reading.position()
+    assert taking.take_buffered(2) == []
+    rest = [await taking.read(), *taking.take_buffered(2)]
+    assert rest == [await reading.read() for _ in range(3)]
+    assert taking.position() == reading.position()
+
+
+class CountingReader(ListReader[int]):
+    def __init__(self, items: list[int]) -> None:
+        super().__init__(items)
+        self.reads = self.takes = 0
+
+    async def read(self) -> int | None:
+        self.reads += 1
+        return await super().read()
+
+    def take_buffered(self, n: int) -> list[int]:
+        self.takes += 1
+        return super().take_buffered(n)
+
+
+async def test_a_chunk_takes_buffered_items_at_once_and_reads_only_to_fetch(
+    engine: AsyncEngine,
+) -> None:
+    source = CountingReader(list(range(7)))
+    job = Job(
+        "bufferedJob",
+        [ChunkStep("copyStep", reader=source, writer=table_writer("bufferedJob"), chunk_size=3)],
+    )
+    launcher = JobLauncher(JobRepository(engine), settings=SETTINGS)
+    done = await launcher.run(job)
+    await launcher.close()
+    assert done.status is BatchStatus.COMPLETED
+    assert await written_values(engine, "bufferedJob") == list(range(7))
+    step = done.step_executions[0]
+    assert (step.read_count, step.commit_count) == (7, 3)
+    assert step.context["batch.reader.position"] == 7
+    # Everything was in memory: read() ran once, to learn the list had ended.
+    assert (source.reads, source.takes) == (1, 4)

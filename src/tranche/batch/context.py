@@ -111,5 +111,12 @@ class ExecutionContext(MutableMapping[str, Any]):
 
     def restore(self, snapshot: ExecutionContext) -> None:
         """Become ``snapshot`` again (after a rolled-back chunk)."""
-        self._values = dict(json.loads(snapshot.to_json()))
-        self.dirty = snapshot.dirty
+        self.restore_saved(snapshot.saved())
+
+    def saved(self) -> tuple[str, bool]:
+        """This context as :meth:`restore_saved` takes it back: its JSON and ``dirty``."""
+        return self.to_json(), self.dirty
+
+    def restore_saved(self, saved: tuple[str, bool]) -> None:
+        text, self.dirty = saved
+        self._values = dict(json.loads(text))

@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tranche.batch import locks
 from tranche.batch.connections import HeldConnections
-from tranche.batch.context import ExecutionContext
 from tranche.batch.errors import LockLostError
 from tranche.batch.model import BatchStatus, JobExecution, StepExecution
 from tranche.batch.repository import JobRepository
@@ -42,22 +41,35 @@ STOP_POLL_SECONDS = 0.5
 
 @dataclass
 class Snapshot:
-    """Counters and contexts before a unit of work, restored if it rolls back."""
+    """Counters and contexts before a unit of work, restored if it rolls back.
+
+    The contexts are kept as their JSON (``ExecutionContext.saved``), parsed only by a
+    restore: a chunk that commits at its first try serialises each context once here.
+    """
 
     counters: dict[str, int]
-    step_context: ExecutionContext
-    job_context: ExecutionContext
+    step_context: tuple[str, bool]
+    job_context: tuple[str, bool]
+    #: No unit of work has run since :meth:`take`: nothing to rewind yet.
+    fresh: bool = True
 
     @classmethod
     def take(cls, step: StepExecution, execution: JobExecution) -> Snapshot:
         counters = {n: getattr(step, n) for n in COUNTERS if n != "rollback_count"}
-        return cls(counters, step.context.copy(), execution.context.copy())
+        return cls(counters, step.context.saved(), execution.context.saved())
+
+    def rewind(self, step: StepExecution, execution: JobExecution) -> None:
+        """Before a unit of work: back to the snapshot, unless it is the first one since."""
+        if self.fresh:
+            self.fresh = False
+            return
+        self.restore(step, execution)
 
     def restore(self, step: StepExecution, execution: JobExecution) -> None:
         for name, value in self.counters.items():
             setattr(step, name, value)
-        step.context.restore(self.step_context)
-        execution.context.restore(self.job_context)
+        step.context.restore_saved(self.step_context)
+        execution.context.restore_saved(self.job_context)
 
 
 class ExecutionControl:

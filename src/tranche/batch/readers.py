@@ -18,15 +18,22 @@ keyset (sqlakeyset) are synchronous and know nothing of a restart position.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from itertools import islice
+from itertools import compress
+from operator import itemgetter
 from typing import Any, Generic, Protocol, TypeVar, overload, runtime_checkable
 
 from sqlalchemy import ColumnElement, RowMapping, Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["ItemReader", "KeysetReader", "ListReader", "PageMapper"]
+__all__ = [
+    "BufferedReader",
+    "ItemReader",
+    "KeysetReader",
+    "ListReader",
+    "PageMapper",
+    "buffered_take",
+]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -50,6 +57,33 @@ class ItemReader(Protocol[T_co]):
         """Release what ``open`` acquired."""
 
 
+@runtime_checkable
+class BufferedReader(Protocol[T_co]):
+    """A reader that can hand out what it already holds in memory, several items at once.
+
+    ``take_buffered(n)`` returns up to ``n`` items exactly as ``n`` calls of ``read`` would
+    (same items, same position afterwards) but only those needing no I/O, so it cannot
+    fail: the chunk executor takes a chunk's items from the buffer in one call and calls
+    ``read`` (retried, skippable) only to fetch. ``[]`` means "call ``read``".
+    """
+
+    def take_buffered(self, n: int) -> Sequence[T_co]: ...
+
+
+def buffered_take(reader: ItemReader[T]) -> Callable[[int], Sequence[T]] | None:
+    """``reader.take_buffered``, unless a subclass overrides ``read`` but not it.
+
+    Such a subclass (a reader that fails or counts per item, say) means every item to go
+    through its ``read``: the inherited ``take_buffered`` would skip it.
+    """
+    if not isinstance(reader, BufferedReader):
+        return None
+    mro = type(reader).__mro__
+    reads = next(c for c in mro if "read" in c.__dict__)
+    takes = next(c for c in mro if "take_buffered" in c.__dict__)
+    return reader.take_buffered if issubclass(takes, reads) else None
+
+
 class ListReader(Generic[T]):
     """Reads a list in order; the position is the index of the next item."""
 
@@ -66,6 +100,11 @@ class ListReader(Generic[T]):
         item = self._items[self._next]
         self._next += 1
         return item
+
+    def take_buffered(self, n: int) -> list[T]:
+        items = self._items[self._next : self._next + n]
+        self._next += len(items)
+        return items
 
     def position(self) -> int:
         return self._next
@@ -152,11 +191,17 @@ class KeysetReader(Generic[T]):
         self._page_size = page_size
         self._map = map_row
         self._map_page = map_page
-        self._last: list[Any] | None = None
+        self._last: Sequence[Any] | None = None
         #: Key of the last row fetched (handed out, buffered or dropped): the next page's start.
-        self._fetched: list[Any] | None = None
-        self._buffer: deque[tuple[list[Any], Any]] = deque()
+        self._fetched: Sequence[Any] | None = None
+        # The fetched items not handed out yet, and their keys: ``_items[_next:]``. Two
+        # lists and an index, so a chunk's items are one slice, not a pop per item.
+        self._keys: list[Sequence[Any]] = []
+        self._items: list[Any] = []
+        self._next = 0
         self._exhausted = False
+        #: A row's key values (a bare value for a single key), looked up in C, row by row.
+        self._key_of = itemgetter(*self._key)
 
     async def open(self, position: Any | None) -> None:
         if position is not None and not isinstance(position, list) and len(self._key) == 1:
@@ -170,17 +215,26 @@ class KeysetReader(Generic[T]):
             )
         self._last = None if position is None else list(position)
         self._fetched = self._last
-        self._buffer.clear()
+        self._keys, self._items, self._next = [], [], 0
         self._exhausted = False
 
     async def read(self) -> T | None:
-        while not self._buffer and not self._exhausted:
+        while self._next >= len(self._items) and not self._exhausted:
             await self._fetch()
-        if not self._buffer:
+        if self._next >= len(self._items):
             return None
-        key, item = self._buffer.popleft()
-        self._last = key
+        item = self._items[self._next]
+        self._last = self._keys[self._next]
+        self._next += 1
         return item  # type: ignore[no-any-return]
+
+    def take_buffered(self, n: int) -> list[T]:
+        start = self._next
+        taken: list[T] = self._items[start : start + n]
+        if taken:
+            self._next = start + len(taken)
+            self._last = self._keys[self._next - 1]
+        return taken
 
     def position(self) -> list[Any] | None:
         return None if self._last is None else list(self._last)
@@ -191,12 +245,12 @@ class KeysetReader(Generic[T]):
         For a writer that must record what the next chunk will hold before it runs (fetching
         a page early changes nothing of what ``read`` returns).
         """
-        while len(self._buffer) < n and not self._exhausted:
+        while len(self._items) - self._next < n and not self._exhausted:
             await self._fetch()
-        return [item for _key, item in islice(self._buffer, n)]
+        return self._items[self._next : self._next + n]
 
     async def close(self) -> None:
-        self._buffer.clear()
+        self._keys, self._items, self._next = [], [], 0
 
     async def _fetch(self) -> None:
         stmt = self._query
@@ -204,24 +258,31 @@ class KeysetReader(Generic[T]):
             stmt = stmt.where(_after(self._key, self._fetched))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt.limit(self._page_size))).mappings().all()
+        # map() with itemgetter: no Python call per row (a page is 1 000 rows for tokens).
         try:
-            keys = [[row[column] for column in self._key] for row in rows]
+            found = list(map(self._key_of, rows))
         except KeyError:
             raise ValueError(
                 f"KeysetReader: the query must select its key columns {[str(c) for c in self._key]}"
             ) from None
+        keys: list[Sequence[Any]] = [(k,) for k in found] if len(self._key) == 1 else found
         if self._map_page is not None:
-            items: Sequence[Any] = await self._map_page(rows) if rows else []
+            items: list[Any] = list(await self._map_page(rows)) if rows else []
             if len(items) != len(rows):
                 raise ValueError("KeysetReader: map_page must answer one item per row")
         elif self._map is not None:
-            items = [self._map(row) for row in rows]
+            items = list(map(self._map, rows))
         else:
-            items = rows
+            items = list(rows)
         # Only now, with the whole page mapped: a failure above left the reader unchanged.
-        self._buffer.extend(
-            (k, item) for k, item in zip(keys, items, strict=True) if item is not None
-        )
         if keys:
             self._fetched = keys[-1]
+        kept = [item is not None for item in items]
+        if not all(kept):
+            keys, items = list(compress(keys, kept)), list(compress(items, kept))
+        # What was handed out goes; what is left stays first.
+        del self._keys[: self._next], self._items[: self._next]
+        self._keys += keys
+        self._items += items
+        self._next = 0
         self._exhausted = len(rows) < self._page_size

@@ -11,7 +11,8 @@ idempotent (deletes, upserts, "insert unless present"), as with Spring Batch wit
 
 Unless that database is on batchdb's server under batchdb's account (MariaDB): a writer
 may then ask for its session *inside* batchdb's transaction (``ctx.session(engine,
-join_checkpoint=True)``), its statements schema-qualified with that database's name. The
+join_checkpoint=True)``, or ``ctx.connection(…)`` for Core statements without an ORM
+session), its statements schema-qualified with that database's name. The
 chunk's writes and its checkpoint are then one transaction with one commit (one log flush
 instead of two, one round trip fewer) and exactly once across a crash.
 """
@@ -24,67 +25,38 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
     AsyncSession,
     AsyncSessionTransaction,
+    AsyncTransaction,
 )
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import Session
 
 from tranche.batch.connections import HeldConnections
 from tranche.batch.context import ExecutionContext
 from tranche.batch.errors import BatchError
+from tranche.batch.joining import (
+    SCHEMA_INFO,
+    JoinedSession,
+    QualifiedConnection,
+    is_joined,
+    shared_schema,
+)
 from tranche.batch.model import JobExecution, JobParameters, StepExecution
 
 __all__ = ["StepContext", "UnitOfWork", "is_joined", "shared_schema"]
 
-#: ``Session.info`` key of a joined session: the schema its unqualified tables live in.
-_SCHEMA = "tranche.batch.schema"
-
-
-class _JoinedSession(Session):
-    """A session inside batchdb's transaction whose tables are another database's."""
-
-
-@event.listens_for(_JoinedSession, "do_orm_execute")
-def _qualify(state: ORMExecuteState) -> None:
-    # Every statement of the session names its tables by the owner database (MariaDB's
-    # schema), so they reach that database over batchdb's connection; the translation
-    # happens at execution, so a statement built once keeps its compiled-cache entry.
-    schema = state.session.info.get(_SCHEMA)
-    if schema is not None:
-        state.update_execution_options(schema_translate_map={None: schema})
-
-
-def is_joined(session: AsyncSession) -> bool:
-    """Whether ``session`` is inside batchdb's transaction (commits with the checkpoint)."""
-    return isinstance(session.sync_session, _JoinedSession)
-
-
-def shared_schema(batch: AsyncEngine, other: AsyncEngine) -> tuple[bool, str | None]:
-    """Whether ``other``'s database can join batchdb's transactions, and under which schema.
-
-    Yes on MariaDB/MySQL when both URLs are the same server, account and options but for
-    the database: one connection then reaches both (its account holds both databases'
-    grants, as the runbook's one ``batch`` account does). The schema is ``other``'s
-    database name (``None``: the same database, nothing to qualify).
-    """
-    if batch.dialect.name not in ("mysql", "mariadb") or other.dialect.name != batch.dialect.name:
-        return False, None
-    a, b = batch.url, other.url
-    server = ("drivername", "username", "password", "host", "port", "query")
-    if b.database is None or any(getattr(a, f) != getattr(b, f) for f in server):
-        return False, None
-    return True, None if a.database == b.database else b.database
-
 
 @dataclass
 class _Savepoint:
-    nested: list[AsyncSessionTransaction]
+    nested: list[AsyncSessionTransaction | AsyncTransaction]
     sessions_before: set[int]
     joined_before: set[int]
+    #: Whether batchdb's transaction, and the writer's session on it, were already open.
+    batch_before: bool
+    batch_session_before: bool
 
 
 class UnitOfWork:
@@ -95,6 +67,12 @@ class UnitOfWork:
     anything, and holds it only from the first batchdb use to the commit. With
     ``connections`` the transactions run on connections the step keeps checked out
     (:class:`~tranche.batch.connections.HeldConnections`), not on one checkout per unit.
+
+    batchdb's transaction is a Core transaction on its connection (the checkpoint needs no
+    session); the writer's batchdb session (``ctx.session()``) and the joined sessions join
+    it (``rollback_only``: their commit flushes, batchdb commits once, here). An
+    ``AsyncSession`` set up, committed and closed per chunk cost about as much Python as
+    the chunk's checkpoint statement.
 
     :meth:`begin_batch_now` starts the batchdb transaction (and ``on_begin``) at once, beside
     whatever the writer does on the other databases: the fence's wait overlaps the writer's.
@@ -111,12 +89,20 @@ class UnitOfWork:
         self._batch_engine = batch_engine
         self._on_begin = on_begin
         self._connections = connections
+        #: Other databases' sessions, each in its own transaction, by engine.
         self._sessions: dict[int, AsyncSession] = {}
         #: Sessions inside batchdb's transaction (:meth:`joined_session`), by engine.
         self._joined: dict[int, AsyncSession] = {}
+        #: batchdb's connection and transaction, and the writer's session on them.
+        self._conn: AsyncConnection | None = None
+        self._tx: AsyncTransaction | None = None
         self._batch: AsyncSession | None = None
-        self._opening: asyncio.Task[AsyncSession] | None = None
+        self._opening: asyncio.Task[AsyncConnection] | None = None
         self._before_batch_commit: Callable[[], Awaitable[None]] | None = None
+
+    @property
+    def batch_engine(self) -> AsyncEngine:
+        return self._batch_engine
 
     @property
     def fences_on_begin(self) -> bool:
@@ -125,8 +111,8 @@ class UnitOfWork:
 
     def begin_batch_now(self) -> None:
         """Begin the batchdb transaction (running ``on_begin``) now, in the background."""
-        if self._opening is None and self._batch is None:
-            self._opening = asyncio.ensure_future(self._open(self._batch_engine))
+        if self._opening is None and self._conn is None:
+            self._opening = asyncio.ensure_future(self._begin_batch())
 
     async def _opened(self) -> None:
         """Wait for :meth:`begin_batch_now`'s work; raises what it raised (a lost lock)."""
@@ -141,13 +127,27 @@ class UnitOfWork:
 
     async def batch_connection(self) -> AsyncConnection:
         """The batchdb transaction's connection, for the engine's checkpoint statements."""
-        return await (await self.session()).connection()
+        await self._opened()
+        return self._conn if self._conn is not None else await self._begin_batch()
+
+    async def _begin_batch(self) -> AsyncConnection:
+        if self._conn is None:
+            engine = self._batch_engine
+            held = self._connections
+            self._conn = conn = await engine.connect() if held is None else await held.get(engine)
+            # A held connection is in no transaction between units: this one is the unit's.
+            self._tx = await conn.begin()
+            if self._on_begin is not None:
+                await self._on_begin(conn)
+        return self._conn
 
     async def session(self, engine: AsyncEngine | None = None) -> AsyncSession:
         target = engine or self._batch_engine
-        if target.sync_engine is self._batch_engine.sync_engine:
-            await self._opened()
-        return await self._open(target)
+        if target.sync_engine is not self._batch_engine.sync_engine:
+            return await self._open(target)
+        if self._batch is None:
+            self._batch = self._joining(await self.batch_connection(), Session)
+        return self._batch
 
     async def joined_session(self, engine: AsyncEngine) -> AsyncSession:
         """``engine``'s session inside batchdb's transaction, if it can join (else its own).
@@ -166,17 +166,40 @@ class UnitOfWork:
         joined = self._joined.get(key)
         if joined is None:
             conn = await self.batch_connection()
-            # rollback_only: the session's commit leaves batchdb's transaction alone (it
-            # commits last, with the checkpoint); close() does not touch it either.
-            joined = AsyncSession(
-                conn,
-                sync_session_class=_JoinedSession,
-                join_transaction_mode="rollback_only",
-                expire_on_commit=False,
-                info={_SCHEMA: schema},
-            )
+            joined = self._joining(conn, JoinedSession, schema)
             self._joined[key] = joined
         return joined
+
+    async def connection(
+        self, engine: AsyncEngine, *, join: bool
+    ) -> AsyncConnection | QualifiedConnection:
+        """``engine``'s connection in this unit, for Core statements (no ORM session).
+
+        ``join``: batchdb's, qualified for ``engine``'s database, when it can join (as
+        :meth:`joined_session`); otherwise the connection of ``engine``'s transaction.
+        """
+        key = id(engine.sync_engine)
+        if join and key not in self._sessions:
+            joins, schema = shared_schema(self._batch_engine, engine)
+            if joins:
+                return QualifiedConnection(await self.batch_connection(), schema)
+        if engine.sync_engine is self._batch_engine.sync_engine:
+            return await self.batch_connection()
+        return await (await self._open(engine)).connection()
+
+    @staticmethod
+    def _joining(
+        conn: AsyncConnection, kind: type[Session], schema: str | None = None
+    ) -> AsyncSession:
+        # rollback_only: the session's commit flushes and leaves batchdb's transaction
+        # alone (it commits last, with the checkpoint); close() does not touch it either.
+        return AsyncSession(
+            conn,
+            sync_session_class=kind,
+            join_transaction_mode="rollback_only",
+            expire_on_commit=False,
+            info={SCHEMA_INFO: schema},
+        )
 
     async def _open(self, target: AsyncEngine) -> AsyncSession:
         key = id(target.sync_engine)
@@ -186,18 +209,27 @@ class UnitOfWork:
             bind = target if self._connections is None else await self._connections.get(target)
             session = AsyncSession(bind, expire_on_commit=False)
             self._sessions[key] = session
-            conn = await session.connection()
-            if target.sync_engine is self._batch_engine.sync_engine:
-                self._batch = session
-                if self._on_begin is not None:
-                    await self._on_begin(conn)
+            await session.connection()
         return self._sessions[key]
 
     async def savepoint(self) -> _Savepoint:
         await self._opened()
-        # Joined sessions share batchdb's connection: its savepoint covers their work.
-        nested = [await s.begin_nested() for s in self._sessions.values()]
-        return _Savepoint(nested, set(self._sessions), set(self._joined))
+        nested: list[AsyncSessionTransaction | AsyncTransaction] = [
+            await s.begin_nested() for s in self._sessions.values()
+        ]
+        # Joined sessions share batchdb's connection: its savepoint covers their work; the
+        # writer's batchdb session takes it itself, so its ORM state follows a rollback.
+        if self._batch is not None:
+            nested.append(await self._batch.begin_nested())
+        elif self._conn is not None:
+            nested.append(await self._conn.begin_nested())
+        return _Savepoint(
+            nested,
+            set(self._sessions),
+            set(self._joined),
+            self._conn is not None,
+            self._batch is not None,
+        )
 
     async def rollback_to(self, savepoint: _Savepoint) -> None:
         for tx in savepoint.nested:
@@ -208,10 +240,14 @@ class UnitOfWork:
         # A database first touched after the savepoint holds only the failed item's work.
         for key in set(self._sessions) - savepoint.sessions_before:
             session = self._sessions.pop(key)
-            if session is self._batch:
-                self._batch = None
             await session.rollback()
             await session.close()
+        if not savepoint.batch_before and self._conn is not None:
+            await self._end_batch(commit=False)
+        elif not savepoint.batch_session_before and self._batch is not None:
+            # Opened on the savepoint's connection after it: its work was undone above.
+            batch, self._batch = self._batch, None
+            await batch.close()
 
     async def release(self, savepoint: _Savepoint) -> None:
         for tx in savepoint.nested:
@@ -232,9 +268,7 @@ class UnitOfWork:
         """
         try:
             await self._opened()
-            others: list[Awaitable[None]] = [
-                s.commit() for s in self._sessions.values() if s is not self._batch
-            ]
+            others: list[Awaitable[None]] = [s.commit() for s in self._sessions.values()]
             before, self._before_batch_commit = self._before_batch_commit, None
             if before is not None:
                 others.append(before())
@@ -248,7 +282,9 @@ class UnitOfWork:
                     if isinstance(result, BaseException):
                         raise result
             if self._batch is not None:
-                await self._batch.commit()
+                await self._batch.commit()  # flushes into batchdb's transaction
+            if self._conn is not None:
+                await self._end_batch(commit=True)
         finally:
             await self.close()
 
@@ -260,14 +296,29 @@ class UnitOfWork:
         finally:
             await self.close()
 
+    async def _end_batch(self, *, commit: bool) -> None:
+        """Commit or roll back batchdb's transaction; its sessions are closed first."""
+        joined, self._joined = list(self._joined.values()), {}
+        batch, self._batch = self._batch, None
+        for session in [*joined, *([batch] if batch is not None else [])]:
+            await session.close()
+        conn, tx, self._conn, self._tx = self._conn, self._tx, None, None
+        try:
+            if tx is not None and tx.is_active:
+                await (tx.commit() if commit else tx.rollback())
+        finally:
+            if self._connections is None and conn is not None:
+                await conn.close()
+
     async def close(self) -> None:
         await self._settle()
         self._opening = None
-        # Joined sessions first: closing one leaves batchdb's transaction as it is.
-        joined, self._joined = list(self._joined.values()), {}
-        sessions, self._sessions, self._batch = list(self._sessions.values()), {}, None
-        for session in [*joined, *sessions]:
-            await session.close()
+        sessions, self._sessions = list(self._sessions.values()), {}
+        try:
+            await self._end_batch(commit=False)
+        finally:
+            for session in sessions:
+                await session.close()
 
 
 @dataclass
@@ -311,6 +362,14 @@ class StepContext:
         if join_checkpoint and engine is not None:
             return await self._uow.joined_session(engine)
         return await self._uow.session(engine)
+
+    async def connection(
+        self, engine: AsyncEngine | None = None, *, join_checkpoint: bool = False
+    ) -> AsyncConnection | QualifiedConnection:
+        """As :meth:`session`, for a writer of Core statements only: no ORM session."""
+        if self._uow is None:
+            raise BatchError("ctx.connection() is available inside a writer or a tasklet only")
+        return await self._uow.connection(engine or self._uow.batch_engine, join=join_checkpoint)
 
     def count(self, *, read: int = 0, write: int = 0, filter: int = 0) -> None:
         """Add to the step's counters (for tasklets; chunk steps count by themselves)."""
