@@ -51,7 +51,7 @@ from tranche.core.multirow import insert_rows
 from tranche.core.outbox import OutboxEvent, enqueue_many
 from tranche.doctoral.durations import AlertRule, AlertType, whole_months
 from tranche.doctoral.jobs.common import COUNTS_KEY, JobSpec, StepPolicies, add_counts, run_at
-from tranche.doctoral.jobs.duree_messages import AlertDecision, messages, unreachable_reason
+from tranche.doctoral.jobs.duree_messages import AlertDecision, payloads, unreachable_reason
 from tranche.doctoral.jobs.duree_reader import (
     Enrollment,
     enrollment_reader,
@@ -68,7 +68,7 @@ __all__ = [
     "AlertDecision",
     "build",
     "decide",
-    "messages",
+    "payloads",
 ]
 
 JOB_NAME = "dureeDoctoratAlertJob"
@@ -225,7 +225,7 @@ def _reminders(
     for d in decisions:
         if not d.send:
             continue
-        notes = messages(d, rule)
+        notes = payloads(d, rule)
         e = d.enrollment
         if not notes:
             out.anomalies.append(
@@ -235,7 +235,7 @@ def _reminders(
         kind = d.alert.value
         out.ledger.append((e.inscription_id, e.doctorant_id, kind, now, d.months, execution_id))
         key = str(e.doctorant_id)
-        out.events += [OutboxEvent(topic, key, n.to_json()) for n in notes]
+        out.events += [OutboxEvent(topic, key, n) for n in notes]
         out.counts[f"alertes.{kind}"] = out.counts.get(f"alertes.{kind}", 0) + 1
     return out
 
