@@ -35,24 +35,22 @@ def enrollments() -> list[Enrollment]:
     out = []
     for n in range(0, 2800, 7):
         for derogation in (False, True):
-            first = RUN - timedelta(days=n)
-            doctorant, director = PEOPLE[n % 5], PEOPLE[(n // 5) % 5]
-            sent: frozenset[AlertType] = frozenset()
             out.append(
                 Enrollment(
-                    n,
-                    1000 + n,
-                    1,
-                    first,
-                    False,
-                    RUN,
-                    True,
-                    derogation,
-                    sent,
-                    sent,
-                    None,
-                    doctorant,
-                    director,
+                    inscription_id=n,
+                    doctorant_id=1000 + n,
+                    directeur_id=1,
+                    date_premiere_inscription=RUN - timedelta(days=n),
+                    bloque_re_inscription=False,
+                    run_date=RUN,
+                    is_current=True,
+                    derogation=derogation,
+                    already_sent=frozenset(),
+                    owner_recorded=frozenset(),
+                    enrollment_ids=(n,),
+                    defense=None,
+                    doctorant=PEOPLE[n % 5],
+                    directeur=PEOPLE[(n // 5) % 5],
                 )
             )
     return out

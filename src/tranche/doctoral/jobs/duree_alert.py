@@ -56,7 +56,7 @@ from tranche.doctoral.jobs.duree_reader import (
     Enrollment,
     enrollment_reader,
     ids_in,
-    recorded_alerts,
+    recorded_for,
 )
 from tranche.doctoral.models import alerte_duree_envoyee, utc_naive
 from tranche.doctoral.tables.inscription_db import alertes_duree, inscriptions
@@ -159,8 +159,10 @@ async def _record_owner_rows(
     if not wanted:
         return {}
     session = await owner.session(ctx)
-    # Re-read inside the transaction: a retried chunk, or the owner meanwhile, may have one.
-    present = await recorded_alerts(session, {d.enrollment.doctorant_id for d in wanted})
+    # Re-read inside the transaction: a retried chunk, or the owner meanwhile, may have one
+    # (on any of the doctorant's enrollments the page saw; by their ids, through the index).
+    owners = {i: d.enrollment.doctorant_id for d in wanted for i in d.enrollment.enrollment_ids}
+    present = await recorded_for(session, owners)
     fresh = [d for d in wanted if d.alert not in present.get(d.enrollment.doctorant_id, set())]
     if not fresh:
         return {}
