@@ -89,6 +89,9 @@ async def insert_rows(
     prefix, holders, steps = _plan(table, tuple(columns), dialect, schema)
     params: list[Any] = []
     count = size = 0
+    # Per column, the last value processed and what it became: a batch's rows usually
+    # share one timestamp object (its "now"), converted once instead of once per row.
+    last: list[tuple[Any, Any]] = [(None, None)] * len(steps)
     for row in rows:
         for i, processor, binary in steps:
             value = row[i]
@@ -98,7 +101,11 @@ async def insert_rows(
                 value = bytes(value).hex()
                 size += len(value)
             elif processor is not None:
-                value = processor(value)
+                seen, out = last[i]
+                if value is not seen:
+                    out = processor(value)
+                    last[i] = (value, out)
+                value = out
             elif type(value) is str:
                 size += len(value)
             params.append(value)
