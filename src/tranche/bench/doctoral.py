@@ -298,13 +298,13 @@ def markdown(results: dict[str, Any]) -> str:
         "reader page, DELETE, lock fence, checkpoint, two commits, two checkouts with their "
         "ping and reset).",
         "",
-        "What is left (profile): per chunk, two commits, each an fsync on a server with "
-        "`innodb_flush_log_at_trx_commit=1` — the owner's database and batchdb cannot share "
-        "a transaction; the job-lock fence (`UPDATE batch_job_lock`), kept in every chunk "
-        "because a process whose lock was taken over must not commit another chunk (a lease "
-        "by its own clock would let a paused process commit after a takeover); "
-        "`pool_pre_ping` on every connection checkout (core/db, one ping per session); for "
-        "the alert job the outbox insert and the notification JSON. These are fixed costs "
+        "What is left (profile): per chunk, a commit (an fsync with "
+        "`innodb_flush_log_at_trx_commit=1`; two where the owner's database is on another "
+        "server or account and cannot share batchdb's transaction); the job-lock fence, "
+        "kept in every chunk (in the checkpoint statement when the writes join it) because "
+        "a process whose lock was taken over must not commit another chunk; for the alert "
+        "job the engine's and SQLAlchemy's per-statement work (it takes ~4x its write "
+        "floor). These are fixed costs "
         "per chunk, so the ratio falls with the chunk size (see the variant) and with the "
         "machine's load (every round trip waits for a core; the floor has one).",
     ]
