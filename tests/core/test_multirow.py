@@ -94,3 +94,35 @@ async def test_rows_roll_back_with_the_transaction(db: Database) -> None:
     async with db.transaction() as s:
         await insert_rows(s, things, COLUMNS, [])  # nothing to write: no statement, no error
     assert await _stored(db) == []
+
+
+async def test_a_shared_timestamp_is_converted_once_and_right_for_every_row(
+    db: Database,
+) -> None:
+    now = datetime(2026, 12, 4, 21, 0, tzinfo=UTC)
+    other = now.astimezone()  # the same instant, another object and zone
+    later = now + timedelta(minutes=1)
+    rows = [("a", None, now, True), ("b", None, now, False), ("c", None, None, True),
+            ("d", None, other, True), ("e", None, now, True), ("f", None, later, None)]  # fmt: skip
+    async with db.transaction() as s:
+        await insert_rows(s, things, COLUMNS, rows)
+    stored = [(label, at) for label, _p, at, _f in await _stored(db)]
+    assert stored == [("a", now), ("b", now), ("c", None), ("d", now), ("e", now), ("f", later)]
+
+
+@pytest.mark.parametrize("db", ["mariadb"], indirect=True)
+async def test_schema_names_the_database_of_the_table(
+    db: Database, mariadb_factory: DatabaseFactory
+) -> None:
+    """A session on one database writes a table of another on the same server."""
+    other = Database.open("multirow-other", await mariadb_factory("multirow"), POOL)
+    try:
+        async with other.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        async with db.transaction() as s:
+            await insert_rows(s, things, COLUMNS, [("there", b"x", None, None)],
+                              schema=other.engine.url.database)  # fmt: skip
+        assert await _stored(db) == []
+        assert await _stored(other) == [("there", b"x", None, None)]
+    finally:
+        await other.close()

@@ -24,6 +24,13 @@ async def test_bench_reports_jobs_floors_and_rss(mariadb_factory: Any) -> None:
         assert job["seconds"] > 0 and job["peak_rss_mb"] > 0
     assert results["variants"][0]["items"] == 200
     assert "| tokenCleanupJob |" in markdown(results)
+    # The alert job's write floor: its rows again, one raw transaction per chunk of 50.
+    floors = {f["name"]: f for f in results["floors"]}
+    chunked = "same rows, raw SQL, one transaction per chunk of 50 (write floor)"
+    assert floors[chunked]["items"] == 90 and floors[chunked]["seconds"] > 0
+    write = results["alert_write_floor"]
+    assert write["chunks"] == 2 and write["statements"] >= 2 * 3  # two chunks, 3 INSERTs each
+    assert write["job_over_chunked"] > 0 and "second floor" in markdown(results)
 
 
 @pytest.mark.mariadb

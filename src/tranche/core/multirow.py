@@ -45,15 +45,15 @@ def _is_mysql(dialect: Dialect) -> bool:
 
 @lru_cache(maxsize=64)
 def _plan(
-    table: sa.Table, columns: tuple[str, ...], dialect: Dialect
+    table: sa.Table, columns: tuple[str, ...], dialect: Dialect, schema: str | None
 ) -> tuple[str, str, tuple[tuple[int, Processor | None, bool], ...]]:
     """(``INSERT … VALUES`` prefix, one row's placeholders, per column: processor, binary)."""
     preparer = dialect.identifier_preparer
     cols = [table.c[name] for name in columns]
-    prefix = (
-        f"INSERT INTO {preparer.format_table(table)} "
-        f"({', '.join(preparer.format_column(c) for c in cols)}) VALUES "
-    )
+    name = preparer.format_table(table)
+    if schema is not None:
+        name = f"{preparer.quote_schema(schema)}.{name}"
+    prefix = f"INSERT INTO {name} ({', '.join(preparer.format_column(c) for c in cols)}) VALUES "
     steps = []
     holders = []
     for i, col in enumerate(cols):
@@ -65,12 +65,18 @@ def _plan(
 
 
 async def insert_rows(
-    session: AsyncSession, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    session: AsyncSession,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    schema: str | None = None,
 ) -> None:
     """Insert ``rows`` (values in ``columns`` order) in ``session``'s transaction.
 
     One statement on MariaDB/MySQL (more only past a few MiB or a thousand rows); an
-    executemany elsewhere.
+    executemany elsewhere. ``schema`` (MariaDB/MySQL) names the database of an unqualified
+    ``table``: the statement is spelled here, so a session's ``schema_translate_map`` (a
+    writer inside another database's transaction) does not reach it.
     """
     if not rows:
         return
@@ -80,9 +86,12 @@ async def insert_rows(
         names = list(columns)
         await session.execute(sa.insert(table), [dict(zip(names, r, strict=True)) for r in rows])
         return
-    prefix, holders, steps = _plan(table, tuple(columns), dialect)
+    prefix, holders, steps = _plan(table, tuple(columns), dialect, schema)
     params: list[Any] = []
     count = size = 0
+    # Per column, the last value processed and what it became: a batch's rows usually
+    # share one timestamp object (its "now"), converted once instead of once per row.
+    last: list[tuple[Any, Any]] = [(None, None)] * len(steps)
     for row in rows:
         for i, processor, binary in steps:
             value = row[i]
@@ -92,7 +101,11 @@ async def insert_rows(
                 value = bytes(value).hex()
                 size += len(value)
             elif processor is not None:
-                value = processor(value)
+                seen, out = last[i]
+                if value is not seen:
+                    out = processor(value)
+                    last[i] = (value, out)
+                value = out
             elif type(value) is str:
                 size += len(value)
             params.append(value)

@@ -121,6 +121,7 @@ class Runtime:
                 anomalies,
                 settings.batch.zone,
                 policies(settings, settings.duree_alert_skip_limit),
+                one_transaction=settings.duree_alert_one_transaction,
             ),
             monthly_report.build(
                 sources,

@@ -116,6 +116,11 @@ class DoctoralSettings(ServiceSettings):
     token_cleanup_skip_limit: int = Field(
         default=10, ge=0, description="Items a tokenCleanupJob step may skip before it fails."
     )
+    duree_alert_one_transaction: bool = Field(
+        default=True,
+        description="With inscription_db on batchdb's server under one account, each chunk's "
+        "owner rows, reminders and checkpoint commit as one transaction (else two commits).",
+    )
     duree_alert_skip_limit: int = Field(
         default=10, ge=0, description="Enrollments dureeDoctoratAlertJob may skip before failing."
     )

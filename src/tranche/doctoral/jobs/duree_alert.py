@@ -19,6 +19,11 @@ Two ledgers, one per reader of them:
   batchdb transaction as the outbox rows, so a crash cannot send without
   recording or record without sending. Each type is sent once per doctorant.
 
+When inscription_db is on batchdb's server under the same account (the runbook's one
+``batch`` account), both are written in one transaction per chunk, on batchdb's
+connection, with the checkpoint (``duree_alert_one_transaction``, on by default): one
+commit instead of two, and no window between them.
+
 Both recipients get a ``RAPPEL_ECHEANCE`` in notification-service's format on
 topic ``notifications``, keyed by the doctorant id, each with a text written to
 them. An enrollment nobody can be told about (both people missing from userdb,
@@ -35,22 +40,23 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tranche.batch.job import ChunkStep, ItemWriter, Job, RepeatStatus, TaskletStep
 from tranche.batch.listeners import BatchListener
 from tranche.batch.readers import KeysetReader
-from tranche.batch.uow import StepContext
+from tranche.batch.uow import StepContext, is_joined, shared_schema
 from tranche.core.db import Database
 from tranche.core.multirow import insert_rows
 from tranche.core.outbox import OutboxEvent, enqueue_many
 from tranche.doctoral.durations import AlertRule, AlertType, whole_months
 from tranche.doctoral.jobs.common import COUNTS_KEY, JobSpec, StepPolicies, add_counts, run_at
-from tranche.doctoral.jobs.duree_messages import AlertDecision, messages, unreachable_reason
+from tranche.doctoral.jobs.duree_messages import AlertDecision, payloads, unreachable_reason
 from tranche.doctoral.jobs.duree_reader import (
     Enrollment,
     enrollment_reader,
     ids_in,
-    recorded_alerts,
+    recorded_for,
 )
 from tranche.doctoral.models import alerte_duree_envoyee, utc_naive
 from tranche.doctoral.tables.inscription_db import alertes_duree, inscriptions
@@ -62,7 +68,7 @@ __all__ = [
     "AlertDecision",
     "build",
     "decide",
-    "messages",
+    "payloads",
 ]
 
 JOB_NAME = "dureeDoctoratAlertJob"
@@ -118,10 +124,11 @@ def _owner_action(d: AlertDecision, blocked: bool, marker: str) -> str:
 async def _recount(ctx: StepContext, inscription_db: Database) -> RepeatStatus:
     """The owner-side counts, read back from inscription_db.
 
-    inscription_db commits before batchdb's checkpoint, so a process that dies between the
-    two has rows in the owner's table that no checkpoint counted, and the restart finds
-    them present and writes (and counts) nothing. Counting what the run's marker shows in
-    ``alertes_duree`` makes the execution's counts right whatever happened in between.
+    inscription_db commits before batchdb's checkpoint (unless they share one transaction),
+    so a process that dies between the two has rows in the owner's table that no
+    checkpoint counted, and the restart finds them present and writes (and counts)
+    nothing. Counting what the run's marker shows in ``alertes_duree`` makes the
+    execution's counts right whatever happened in between.
     """
     marker = run_marker(ctx)
     A = alertes_duree
@@ -144,16 +151,18 @@ async def _recount(ctx: StepContext, inscription_db: Database) -> RepeatStatus:
 async def _record_owner_rows(
     decisions: Sequence[AlertDecision],
     ctx: StepContext,
-    inscription_db: Database,
+    owner: _Owner,
     zone: ZoneInfo,
 ) -> dict[str, int]:
     """``alertes_duree`` rows (insert unless present) and the blocks that go with them."""
     wanted = [d for d in decisions if d.record]
     if not wanted:
         return {}
-    session = await ctx.session(inscription_db.engine)
-    # Re-read inside the transaction: a retried chunk, or the owner meanwhile, may have one.
-    present = await recorded_alerts(session, {d.enrollment.doctorant_id for d in wanted})
+    session = await owner.session(ctx)
+    # Re-read inside the transaction: a retried chunk, or the owner meanwhile, may have one
+    # (on any of the doctorant's enrollments the page saw; by their ids, through the index).
+    owners = {i: d.enrollment.doctorant_id for d in wanted for i in d.enrollment.enrollment_ids}
+    present = await recorded_for(session, owners)
     fresh = [d for d in wanted if d.alert not in present.get(d.enrollment.doctorant_id, set())]
     if not fresh:
         return {}
@@ -171,7 +180,7 @@ async def _record_owner_rows(
         )
         for d in fresh
     ]
-    await insert_rows(session, alertes_duree, _OWNER_COLUMNS, rows)
+    await insert_rows(session, alertes_duree, _OWNER_COLUMNS, rows, owner.schema(session))
     blocked = 0
     if to_block:
         result = await session.execute(_BLOCK, {"ids": to_block})
@@ -218,7 +227,7 @@ def _reminders(
     for d in decisions:
         if not d.send:
             continue
-        notes = messages(d, rule)
+        notes = payloads(d, rule)
         e = d.enrollment
         if not notes:
             out.anomalies.append(
@@ -228,7 +237,7 @@ def _reminders(
         kind = d.alert.value
         out.ledger.append((e.inscription_id, e.doctorant_id, kind, now, d.months, execution_id))
         key = str(e.doctorant_id)
-        out.events += [OutboxEvent(topic, key, n.to_json()) for n in notes]
+        out.events += [OutboxEvent(topic, key, n) for n in notes]
         out.counts[f"alertes.{kind}"] = out.counts.get(f"alertes.{kind}", 0) + 1
     return out
 
@@ -255,13 +264,39 @@ async def _side_by_side(
     return counts
 
 
+@dataclass(frozen=True)
+class _Owner:
+    """inscription_db as the writer reaches it: its own transaction, or batchdb's.
+
+    ``joins``: inscription_db is on batchdb's server under batchdb's account (MariaDB,
+    :func:`~tranche.batch.uow.shared_schema`) and the job asks for one transaction per
+    chunk: the owner's rows then run on batchdb's connection, schema-qualified, and commit
+    with the ledger, the outbox and the checkpoint.
+    """
+
+    db: Database
+    joins: bool
+    joined_schema: str | None
+
+    async def session(self, ctx: StepContext) -> AsyncSession:
+        return await ctx.session(self.db.engine, join_checkpoint=self.joins)
+
+    def schema(self, session: AsyncSession) -> str | None:
+        """The database to name in a statement spelled by hand (joined: inscription_db's)."""
+        return self.joined_schema if is_joined(session) else None
+
+
 def _writer(
-    inscription_db: Database, topic: str, rule: AlertRule, zone: ZoneInfo, together: bool
+    owner: _Owner, topic: str, rule: AlertRule, zone: ZoneInfo, together: bool
 ) -> ItemWriter[AlertDecision]:
-    """The chunk's writer. With ``together`` the owner's rows (inscription_db) and the
-    reminders (batchdb) are written side by side, on their two connections: a chunk then
-    waits for the longer of the two series of statements, not their sum. Their commits
-    keep their order (inscription_db first, batchdb with the checkpoint last)."""
+    """The chunk's writer.
+
+    Joined (``owner.joins`` and a server that allows it), every statement runs in batchdb's
+    one transaction, one after the other on its connection. Otherwise, with ``together``,
+    the owner's rows (inscription_db) and the reminders (batchdb) are written side by side
+    on their two connections: a chunk then waits for the longer of the two series of
+    statements, not their sum. Their commits keep their order (inscription_db first,
+    batchdb with the checkpoint last)."""
 
     async def write(decisions: Sequence[AlertDecision], ctx: StepContext) -> None:
         # The texts first (no I/O): the connections are then busy with statements only.
@@ -276,10 +311,11 @@ def _writer(
                 await insert_rows(batch, alerte_duree_envoyee, _LEDGER_COLUMNS, sent.ledger)
                 await enqueue_many(batch, sent.events)
 
-        async def owner() -> dict[str, int]:
-            return await _record_owner_rows(decisions, ctx, inscription_db, zone)
+        async def record() -> dict[str, int]:
+            return await _record_owner_rows(decisions, ctx, owner, zone)
 
-        counts = await _side_by_side(owner, send, together)
+        # Joined, both series share one connection: in series, never side by side.
+        counts = await _side_by_side(record, send, together and not owner.joins)
         counts.update(sent.counts)
         if sent.ledger:
             counts["notifications"] = len(sent.events)
@@ -314,9 +350,12 @@ def build(
     listeners: Sequence[BatchListener] = (),
     zone: ZoneInfo | None = None,
     policies: StepPolicies | None = None,
+    one_transaction: bool = True,
 ) -> JobSpec:
     local = zone or ZoneInfo("UTC")
     rules = policies or StepPolicies(skip_limit=10)
+    joins, schema = shared_schema(batchdb.engine, inscription_db.engine)
+    owner = _Owner(inscription_db, one_transaction and joins, schema)
 
     def reader(ctx: StepContext) -> KeysetReader[Enrollment]:
         return enrollment_reader(
@@ -331,10 +370,12 @@ def build(
         "checkDureeDoctoratStep",
         reader=reader,
         processor=process,
-        writer=_writer(inscription_db, topic, rule, local, _separate(inscription_db, batchdb)),
+        writer=_writer(owner, topic, rule, local, _separate(inscription_db, batchdb)),
         chunk_size=chunk_size,
         retry=rules.retry,
         skip=rules.skip,
+        # The engine then fences the chunk by its checkpoint, in that one transaction.
+        joined=inscription_db.engine if owner.joins else None,
     )
 
     async def estimate(_at: datetime) -> int:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, NamedTuple
+from typing import NamedTuple
+
+import orjson
 
 from tranche.core.logging import get_logger
 from tranche.doctoral.durations import (
@@ -22,15 +24,9 @@ from tranche.doctoral.durations import (
     whole_months,
 )
 from tranche.doctoral.jobs.duree_reader import Enrollment, Person
-from tranche.doctoral.notifications import (
-    EMAIL_PATTERN,
-    Notification,
-    NotificationError,
-    TypeNotification,
-    notification,
-)
+from tranche.doctoral.notifications import EMAIL_PATTERN, TypeNotification
 
-__all__ = ["AlertDecision", "messages", "unreachable_reason"]
+__all__ = ["AlertDecision", "payloads", "unreachable_reason"]
 
 log = get_logger(__name__)
 
@@ -90,12 +86,12 @@ def _facts(d: AlertDecision, rule: AlertRule) -> _Facts:
 def _situation(f: _Facts) -> str:
     if f.alert is AlertType.DEPASSE_6_ANS:
         return (
-            f"La durée maximale de 6 ans a été atteinte le {f.threshold:%d/%m/%Y} : "
+            f"La durée maximale de 6 ans a été atteinte le {_day(f.threshold)} : "
             "la réinscription est bloquée."
         )
     if f.alert is AlertType.APPROCHE_3_ANS and f.passed_three:
-        return f"Le seuil de 3 ans a été franchi le {f.threshold:%d/%m/%Y}."
-    when = f"le {f.threshold:%d/%m/%Y}"
+        return f"Le seuil de 3 ans a été franchi le {_day(f.threshold)}."
+    when = f"le {_day(f.threshold)}"
     if f.remaining:
         return f"Il reste {f.remaining} mois avant le seuil de {_SEUIL[f.alert]} ({when})."
     return f"Le seuil de {_SEUIL[f.alert]} sera atteint {when}."
@@ -152,13 +148,20 @@ def _greeting(person: Person) -> str:
     return f"Bonjour {person.full_name}," if person.full_name else "Bonjour,"
 
 
-def _texts(f: _Facts, e: Enrollment, role: str, person: Person) -> tuple[str, str, str]:
-    """(subject, body, action) for one recipient."""
+def _day(d: date) -> str:
+    """``dd/mm/yyyy`` (``f"{d:%d/%m/%Y}"`` goes through strftime: three times slower)."""
+    return f"{d.day:02d}/{d.month:02d}/{d.year:04d}"
+
+
+def _texts(
+    f: _Facts, e: Enrollment, role: str, person: Person, start: str, situation: str
+) -> tuple[str, str, str]:
+    """(subject, body, action) for one recipient; ``start`` and ``situation`` as rendered."""
     if role == "DOCTORANT":
         action = _doctorant_action(f)
         body = (
-            f"{_greeting(person)}\n\nVotre doctorat a commencé le {f.start:%d/%m/%Y} : "
-            f"sa durée est aujourd'hui de {f.duree}. {_situation(f)}\n"
+            f"{_greeting(person)}\n\nVotre doctorat a commencé le {start} : "
+            f"sa durée est aujourd'hui de {f.duree}. {situation}\n"
             f"Action requise : {action}."
         )
         return _doctorant_subject(f), body, action
@@ -166,7 +169,7 @@ def _texts(f: _Facts, e: Enrollment, role: str, person: Person) -> tuple[str, st
     action = _director_action(f)
     body = (
         f"{_greeting(person)}\n\nVotre doctorant(e) {name}, inscrit(e) en doctorat depuis le "
-        f"{f.start:%d/%m/%Y}, en est à {f.duree} de thèse. {_situation(f)}\n"
+        f"{start}, en est à {f.duree} de thèse. {situation}\n"
         f"Action requise : {action}."
     )
     return _director_subject(f, name), body, action
@@ -180,52 +183,76 @@ def _recipients(e: Enrollment) -> list[tuple[Person, str]]:
     return [(p, role) for p, role in pairs if p is not None]
 
 
-def messages(decision: AlertDecision, rule: AlertRule) -> list[Notification]:
-    """The RAPPEL_ECHEANCE events for the doctorant and the director (those reachable)."""
+#: Values notification-service accepts (``TYPES``, ``PRIORITES``; tested), so not re-checked.
+_TYPE = TypeNotification.RAPPEL_ECHEANCE.value
+_ROLES = {role: orjson.dumps(role) for role in ("DOCTORANT", "DIRECTEUR_THESE")}
+
+
+def payloads(decision: AlertDecision, rule: AlertRule) -> list[bytes]:
+    """The RAPPEL_ECHEANCE events for the doctorant and the director (those reachable), as
+    the outbox publishes them: the JSON of :func:`~tranche.doctoral.notifications.notification`
+    for the same texts, byte for byte.
+
+    Written here rather than through ``notification(…).to_json()``: an alert run builds
+    thousands, and that path checked the type and priority, copied the ``donnees`` twice
+    and serialised them once per recipient. Here the type and priorities are constants
+    (a test holds them to notification-service's lists), every value is already a JSON
+    scalar (dates as ISO strings), the shared ``donnees`` are serialised once per
+    decision, and each recipient adds their two keys. The address is checked as
+    notification-service checks it; a subject is never blank.
+    """
     e = decision.enrollment
     f = _facts(decision, rule)
     doctorant_nom = e.doctorant.full_name if e.doctorant else None
-    # Dates as the ISO strings notification() would make of them, once for both recipients.
-    donnees: dict[str, Any] = {
-        "alerteType": decision.alert.value,
-        "inscriptionId": e.inscription_id,
-        "doctorantId": e.doctorant_id,
-        "doctorantNom": doctorant_nom,
-        "directeurNom": e.directeur.full_name if e.directeur else None,
-        "datePremiereInscription": e.date_premiere_inscription.isoformat(),
-        "dureeActuelle": f.duree,
-        "moisEcoules": decision.months,
-        "tempsRestant": f"{f.remaining} mois" if f.remaining else None,
-        "seuil": _SEUIL[decision.alert],
-        "dateSeuil": f.threshold.isoformat(),
-        "dateLimite": rule.limit_date(e.date_premiere_inscription).isoformat(),
-        "derogation": e.derogation,
-        "reinscriptionBloquee": decision.alert is AlertType.DEPASSE_6_ANS,
-    }
+    shared = orjson.dumps(
+        {
+            "alerteType": decision.alert.value,
+            "inscriptionId": e.inscription_id,
+            "doctorantId": e.doctorant_id,
+            "doctorantNom": doctorant_nom,
+            "directeurNom": e.directeur.full_name if e.directeur else None,
+            "datePremiereInscription": e.date_premiere_inscription.isoformat(),
+            "dureeActuelle": f.duree,
+            "moisEcoules": decision.months,
+            "tempsRestant": f"{f.remaining} mois" if f.remaining else None,
+            "seuil": _SEUIL[decision.alert],
+            "dateSeuil": f.threshold.isoformat(),
+            "dateLimite": rule.limit_date(e.date_premiere_inscription).isoformat(),
+            "derogation": e.derogation,
+            "reinscriptionBloquee": decision.alert is AlertType.DEPASSE_6_ANS,
+        }
+    )[:-1]  # without its closing brace: each recipient's two keys follow
     priority = priority_of(decision.alert)
+    start, situation = _day(f.start), _situation(f)
     out = []
     for person, role in _recipients(e):
-        subject, body, action = _texts(f, e, role, person)
-        try:
-            out.append(
-                notification(
-                    TypeNotification.RAPPEL_ECHEANCE,
-                    person.email,
-                    subject,
-                    body,
-                    priority,
-                    {**donnees, "actionRequise": action, "destinataireRole": role},
-                )
-            )
-        except NotificationError as exc:
+        if not EMAIL_PATTERN.match(person.email or ""):
             # One malformed address in userdb must not hold up everyone else's alerts.
             log.warning(
                 "alert_recipient_unusable",
                 inscription_id=e.inscription_id,
                 user_id=person.id,
                 role=role,
-                reason=str(exc),
+                reason=f"destinataire {person.email!r} is not an email address",
             )
+            continue
+        subject, body, action = _texts(f, e, role, person, start, situation)
+        donnees = b"%s,%s:%s,%s:%s}" % (
+            shared,
+            b'"actionRequise"',
+            orjson.dumps(action),
+            b'"destinataireRole"',
+            _ROLES[role],
+        )
+        event = {
+            "type": _TYPE,
+            "destinataire": person.email,
+            "sujet": subject.strip()[:255],
+            "messageTexte": body,
+            "priorite": priority,
+            "donnees": orjson.Fragment(donnees),
+        }
+        out.append(orjson.dumps(event))
     return out
 
 

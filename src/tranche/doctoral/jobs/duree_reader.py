@@ -3,8 +3,9 @@
 The rows live in three databases that cannot be joined in SQL, so each page of
 ``inscriptions`` (keyset by id) is completed in memory with:
 
-* inscription_db: per doctorant, the latest validated enrollment and whether any
-  of their enrollments holds a derogation (the PED marks the first one);
+* inscription_db: per doctorant, the latest validated enrollment, whether any
+  of their enrollments holds a derogation (the PED marks the first one), and all
+  their enrollments' ids (the chunk re-reads the owner's alerts by them);
 * inscription_db: the owner's ``alertes_duree`` types already recorded for any of the
   doctorant's enrollments;
 * batchdb: the alert types already sent to each doctorant (``alerte_duree_envoyee``);
@@ -48,6 +49,8 @@ __all__ = [
     "defense_states",
     "enrollment_reader",
     "ids_in",
+    "recorded_alerts",
+    "recorded_for",
 ]
 
 INS = inscriptions
@@ -90,6 +93,9 @@ class Enrollment:
     derogation: bool
     already_sent: frozenset[AlertType]
     owner_recorded: frozenset[AlertType]
+    #: The ids of all the doctorant's enrollments, as the page read them: the chunk's
+    #: re-read of the owner's alerts looks them up by ``alertes_duree.inscription_id``.
+    enrollment_ids: tuple[int, ...]
     defense: DefenseState | None
     doctorant: Person | None
     directeur: Person | None
@@ -123,20 +129,21 @@ def ids_in(column: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
     return column.op("IN", is_comparison=True)(Grouping(ids))
 
 
-_FACTS = (
-    sa.select(
-        INS.c.doctorant_id,
-        sa.func.max(sa.case((INS.c.statut == "VALIDE", INS.c.id), else_=None)).label("latest"),
-        sa.func.max(sa.case((INS.c.derogation == sa.true(), 1), else_=0)).label("der"),
-    )
-    .where(ids_in(INS.c.doctorant_id))
-    .group_by(INS.c.doctorant_id)
+#: Every enrollment of the page's doctorants: the latest validated one, any derogation and
+#: all their ids are worked out from these rows.
+_FACTS = sa.select(INS.c.doctorant_id, INS.c.id, INS.c.statut, INS.c.derogation).where(
+    ids_in(INS.c.doctorant_id)
 )
 _SENT = sa.select(alerte_duree_envoyee.c.doctorant_id, alerte_duree_envoyee.c.type_alerte).where(
     ids_in(alerte_duree_envoyee.c.doctorant_id)
 )
 _PEOPLE = sa.select(users.c.id, users.c.email, users.c.first_name, users.c.last_name).where(
     ids_in(users.c.id)
+)
+#: The owner's alerts of known enrollments, through ``alertes_duree.inscription_id``'s index
+#: (``inscriptions.doctorant_id`` has none: a query by doctorant scans the enrollments).
+_RECORDED_BY_ENROLLMENT = sa.select(alertes_duree.c.inscription_id, alertes_duree.c.type).where(
+    ids_in(alertes_duree.c.inscription_id)
 )
 #: From the doctorants' enrollments to their alerts, in that order on MariaDB: the owner's
 #: schema indexes ``alertes_duree.inscription_id`` but not ``inscriptions.doctorant_id``, and
@@ -197,7 +204,7 @@ class EnrollmentLookups:
             recorded_task = lookups.create_task(self._recorded(doctorants))
             defended_task = lookups.create_task(defense_states(self.defensedb, doctorants))
             people_task = lookups.create_task(self._people(doctorants | directors))
-        current, derogated = facts.result()
+        current, derogated, enrollments = facts.result()
         sent, recorded = sent_task.result(), recorded_task.result()
         defended, people = defended_task.result(), people_task.result()
         items: list[Enrollment | None] = []
@@ -219,6 +226,7 @@ class EnrollmentLookups:
                     derogation=doc in derogated,
                     already_sent=frozenset(sent.get(doc, ())),
                     owner_recorded=frozenset(recorded.get(doc, ())),
+                    enrollment_ids=enrollments.get(doc, (int(r["id"]),)),
                     defense=defended.get(doc),
                     doctorant=people.get(doc),
                     directeur=people.get(director),
@@ -226,11 +234,23 @@ class EnrollmentLookups:
             )
         return items
 
-    async def _doctorant_facts(self, doctorants: set[int]) -> tuple[dict[int, int], set[int]]:
+    async def _doctorant_facts(
+        self, doctorants: set[int]
+    ) -> tuple[dict[int, int], set[int], dict[int, tuple[int, ...]]]:
+        """Per doctorant: the latest validated enrollment, a derogation on any, all ids."""
         async with self.inscription_db.sessions() as s:
             rows = (await s.execute(_FACTS, {"ids": sorted(doctorants)})).all()
-        current = {int(r.doctorant_id): int(r.latest) for r in rows if r.latest is not None}
-        return current, {int(r.doctorant_id) for r in rows if r.der}
+        current: dict[int, int] = {}
+        derogated: set[int] = set()
+        ids: dict[int, list[int]] = {}
+        for doc_id, enrollment, statut, derogation in rows:
+            doc, enrollment = int(doc_id), int(enrollment)
+            ids.setdefault(doc, []).append(enrollment)
+            if statut == "VALIDE" and enrollment > current.get(doc, enrollment - 1):
+                current[doc] = enrollment
+            if derogation:
+                derogated.add(doc)
+        return current, derogated, {doc: tuple(sorted(v)) for doc, v in ids.items()}
 
     async def _sent(self, doctorants: set[int]) -> dict[int, set[AlertType]]:
         out: dict[int, set[AlertType]] = {}
@@ -281,6 +301,18 @@ async def recorded_alerts(session: AsyncSession, doctorants: set[int]) -> dict[i
         kind = alert_type(str(kind_name))
         if kind is not None:
             out.setdefault(int(doctorant_id), set()).add(kind)
+    return out
+
+
+async def recorded_for(session: AsyncSession, owners: dict[int, int]) -> dict[int, set[AlertType]]:
+    """The owner's ``alertes_duree`` types per doctorant, for ``owners``' enrollments
+    (inscription id → doctorant id), read by enrollment id: the table's index, no scan."""
+    out: dict[int, set[AlertType]] = {}
+    result = await session.execute(_RECORDED_BY_ENROLLMENT, {"ids": sorted(owners)})
+    for inscription_id, kind_name in result.all():
+        kind = alert_type(str(kind_name))
+        if kind is not None:
+            out.setdefault(owners[int(inscription_id)], set()).add(kind)
     return out
 
 
