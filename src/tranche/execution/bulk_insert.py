@@ -4,8 +4,8 @@ Four methods, all returning the new ids in input order:
 
 - ``copy`` (PostgreSQL): reserve the ids from the table's sequence with one
   ``SELECT nextval(...) FROM generate_series(...)``, then ``COPY`` the rows with
-  their ids, in COPY's text format (:func:`copy_text`). COPY cannot return ids,
-  hence the reservation.
+  their ids, in COPY's binary format (:mod:`~tranche.execution.copy_rows`). COPY
+  cannot return ids, hence the reservation.
 - ``unnest`` (PostgreSQL): the same reservation, then one
   ``INSERT … SELECT * FROM unnest($1::int[], $2::varchar[], …)``: one statement and
   one set of parameters per column, whatever the row count.
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -36,6 +36,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InternalError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tranche.execution.copy_rows import copy_data
 from tranche.execution.models import execution_table
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
     "RESERVING_METHODS",
     "NewRow",
     "Turn",
-    "copy_text",
     "insert_one",
     "insert_rows",
     "pick_method",
@@ -170,87 +170,13 @@ async def _copy(session: AsyncSession, rows: Sequence[NewRow], turn: Turn | None
     driver: Any = raw.driver_connection
     try:
         # A memoryview: asyncpg would take bytes for a file name (os.fspath accepts them).
-        data = memoryview(copy_text(rows, ids))
+        data = memoryview(copy_data(rows, ids))
         await driver.copy_to_table(
-            execution_table.name, source=data, columns=COLUMNS, format="text"
+            execution_table.name, source=data, columns=COLUMNS, format="binary"
         )
     except asyncpg.PostgresError as exc:
         raise _as_dbapi_error(exc) from exc
     return ids
-
-
-#: COPY's text format: a backslash, tab, newline or carriage return in a value is escaped.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_NULL = "\\N"
-
-
-def _copy_value(value: Any) -> str:
-    """One value of a COPY text row (what the column's input function reads)."""
-    if value is None:
-        return _NULL
-    if isinstance(value, str):
-        return value.translate(_COPY_ESCAPES)
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        # As asyncpg's binary codec: the instant in UTC (a naive value taken as local time).
-        return value.astimezone(UTC).isoformat()
-    return str(value)
-
-
-#: Rendered values, so that each renders once for many rows and requests: the four texts
-#: that lead a row by value (a batch repeats a few statuses, destinations and securities),
-#: the others by the object's identity, each of those entries holding its object (so the
-#: id cannot be reused while the entry lives). Validation hands out one object per
-#: distinct amount and a chunk's rows share one timestamp; by identity, equal decimals of
-#: different exponents (``1.5``, ``1.50``) still render apart.
-_heads: dict[tuple[str, ...], str] = {}
-_rendered: dict[int, str] = {id(None): _NULL}
-_held: dict[int, object] = {}
-_RENDERED_LIMIT = 4096
-
-
-def _render_head(texts: tuple[str, ...]) -> str:
-    if len(_heads) >= _RENDERED_LIMIT:
-        _heads.clear()
-    rendered = _heads[texts] = "\t".join(_copy_value(text) for text in texts)
-    return rendered
-
-
-def _render(value: object) -> str:
-    if len(_held) >= _RENDERED_LIMIT:
-        _held.clear()
-        _rendered.clear()
-        _rendered[id(None)] = _NULL
-    _held[id(value)] = value
-    rendered = _rendered[id(value)] = _copy_value(value)
-    return rendered
-
-
-def copy_text(rows: Sequence[NewRow], ids: Sequence[int]) -> bytes:
-    """The rows with their ids in ``COLUMNS`` order, as ``COPY … (FORMAT text)`` reads them.
-
-    Instead of asyncpg's binary records, whose codecs encode every value of every row
-    (13 columns, decimals and timestamps among them: ~2 ms of CPU per 500 rows) while a
-    batch repeats a few texts, its amounts and one timestamp: here each distinct value
-    is rendered once (see ``_rendered``) and a row is one string."""
-    head, other = _heads.get, _rendered.get
-    lines = []
-    for row, row_id in zip(rows, ids, strict=True):
-        texts = row[:4]
-        quantity, limit_price, received, tsid, version, filled, average, sent = row[4:]
-        lines.append(
-            f"{row_id}\t{head(texts) or _render_head(texts)}"
-            f"\t{other(id(quantity)) or _render(quantity)}"
-            f"\t{other(id(limit_price)) or _render(limit_price)}"
-            f"\t{other(id(received)) or _render(received)}"
-            f"\t{other(id(sent)) or _render(sent)}"
-            f"\t{other(id(version)) or _render(version)}"
-            f"\t{_NULL if tsid is None else int(tsid)}"
-            f"\t{other(id(filled)) or _render(filled)}"
-            f"\t{other(id(average)) or _render(average)}\n"
-        )
-    return "".join(lines).encode()
 
 
 def _as_dbapi_error(exc: asyncpg.PostgresError) -> DBAPIError:

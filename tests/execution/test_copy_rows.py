@@ -1,4 +1,4 @@
-"""The ``copy`` method's text rows store exactly what the values say (PostgreSQL)."""
+"""The ``copy`` method's binary rows store exactly what the values say (PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -26,12 +26,26 @@ POOL = PoolSettings(pool_size=2, max_overflow=0, pool_timeout=10, pool_recycle=3
 _text = st.text(
     st.characters(codec="utf-8", exclude_characters="\x00"), max_size=20
 ) | st.sampled_from(["\\N", "a\tb", "a\nb\r", "\\", "\\\\t", "ML"])
-_amount = st.decimals(
-    min_value=Decimal("-9999999999.99999999"),
-    max_value=Decimal("9999999999.99999999"),
-    places=8,
-    allow_nan=False,
-) | st.sampled_from([Decimal("1.5"), Decimal("1.50"), Decimal("1E+3"), Decimal("0E-8")])
+# numeric(18,8): up to 8 places below 10^10, at any exponent (the display scale is sent).
+_amount = (
+    st.integers(0, 8).flatmap(
+        lambda places: st.integers(-(10 ** (10 + places)) + 1, 10 ** (10 + places) - 1).map(
+            lambda digits: Decimal(digits).scaleb(-places)
+        )
+    )
+    | st.decimals(
+        min_value=Decimal("-9999999999.99999999"),
+        max_value=Decimal("9999999999.99999999"),
+        places=8,
+        allow_nan=False,
+    )
+    | st.sampled_from(
+        [
+            Decimal(v)
+            for v in ("1.5", "1.50", "1E+3", "12E+5", "0E-8", "0", "-0", "-0.00000001", "1E-8")
+        ]
+    )
+)
 _instant = st.datetimes(
     min_value=datetime(1990, 1, 1),
     max_value=datetime(2100, 1, 1),
@@ -65,7 +79,7 @@ async def db(postgres_url: str) -> AsyncIterator[Database]:
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.lists(_rows, min_size=1, max_size=30))
 async def test_copied_rows_read_back_as_given(db: Database, rows: list[NewRow]) -> None:
