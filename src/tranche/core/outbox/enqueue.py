@@ -267,8 +267,12 @@ def _copy_data(rows: list[tuple[Any, ...]]) -> bytes:
             append(encoded_key)
         append(length(len(payload)))
         append(payload)
-        for value in (headers, status, attempts, defect, at, due):
-            append(field(id(value)) or encode(value))
+        append(field(id(headers)) or encode(headers))
+        append(field(id(status)) or encode(status))
+        append(field(id(attempts)) or encode(attempts))
+        append(field(id(defect)) or encode(defect))
+        append(field(id(at)) or encode(at))
+        append(field(id(due)) or encode(due))
     append(TRAILER)
     return b"".join(parts)
 
