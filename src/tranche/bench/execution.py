@@ -52,7 +52,7 @@ from tranche.bench._execution_runs import Say, load_average, ok, pool_run, size_
 from tranche.bench._report import write_section
 from tranche.core.broker import EmbeddedBroker
 from tranche.core.logging import configure_logging
-from tranche.core.service import run_loop
+from tranche.core.service import run_loop, settle_heap
 from tranche.execution.settings import ExecutionOutboxSettings
 
 __all__ = ["main", "register", "run"]
@@ -76,7 +76,8 @@ async def _profile(url: str, bootstrap: str, work: Path, n: int, keep: Path | No
     ) as target:
         for _ in range(3):
             await ok(target, body)
-        gc.freeze()  # as tranche serve does
+        threshold = gc.get_threshold()
+        settle_heap()  # as tranche serve does
         profiler = Profiler(interval=0.0005, async_mode="enabled")
         requests = 10
         profiler.start()
@@ -86,6 +87,7 @@ async def _profile(url: str, bootstrap: str, work: Path, n: int, keep: Path | No
         finally:
             profiler.stop()
             gc.unfreeze()
+            gc.set_threshold(*threshold)
     if keep is not None:
         await asyncio.to_thread(keep.write_text, profiler.output_text(unicode=True, color=False))
     return profile_stages(profiler.last_session, requests, n)
@@ -145,8 +147,9 @@ async def run(
                     in_process("asgi", urls["asgi"], bootstrap, work, publish_wait_ms=0, **common)
                 )
                 # As `tranche serve` does (core.service.run_server): the start-up heap is
-                # left out of full collections.
-                gc.freeze()
+                # left out of full collections, young ones are rarer.
+                stack.callback(gc.set_threshold, *gc.get_threshold())
+                settle_heap()
                 stack.callback(gc.unfreeze)
                 probes = {
                     name: await stack.enter_async_context(outbox_probe(urls[name]))

@@ -94,7 +94,24 @@ async def _floor_postgres(url: str) -> tuple[Floor, Callable[[], Any]]:
                     len(rows),
                 )
             ]
-            records = [row.record(i) for row, i in zip(rows, ids, strict=True)]
+            records = [  # in COLUMNS order, spelled out as the service's old records were
+                (
+                    i,
+                    r.execution_status,
+                    r.trade_type,
+                    r.destination,
+                    r.security_id,
+                    r.quantity,
+                    r.limit_price,
+                    r.received_timestamp,
+                    r.sent_timestamp,
+                    r.version,
+                    r.trade_service_execution_id,
+                    r.quantity_filled,
+                    r.average_price,
+                )
+                for r, i in zip(rows, ids, strict=True)
+            ]
             await conn.copy_records_to_table("execution", records=records, columns=COLUMNS)
 
     return once, conn.close

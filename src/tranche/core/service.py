@@ -130,11 +130,27 @@ def run_loop(main: Coroutine[Any, Any, _R]) -> _R:
         return runner.run(main)
 
 
+#: Container allocations (net of frees) between two passes of the collector over its
+#: youngest generation; CPython's default is 700. A 1 000-item batch holds ~10 000 young
+#: containers at once (parsed items, rows, DTOs, events), all alive until its answer: at
+#: 700 each such request ran ~10 young passes and one middle one over them, ~3 % of its
+#: CPU (docs/benchmarks.md, execution service). Cycles are still collected, later.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def settle_heap() -> None:
+    """Set the collector up for serving: the start-up heap frozen, young passes rarer.
+
+    The start-up heap (imported modules, the app) lives as long as the process: frozen,
+    it is left out of the collector's full passes, which otherwise walk its ~150 000
+    objects (~100 ms) every few large requests (docs/benchmarks.md, execution service)."""
+    gc.freeze()
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 async def run_server(app: FastAPI, host: str, port: int) -> None:
     """Serve ``app`` with uvicorn until cancelled or signalled."""
-    # The start-up heap (imported modules, the app) lives as long as the process: frozen,
-    # it is left out of the collector's full passes, which otherwise walk its ~150 000
-    # objects (~100 ms) every few large requests (docs/benchmarks.md, execution service).
-    gc.freeze()
+    settle_heap()
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     await uvicorn.Server(config).serve()

@@ -3,8 +3,9 @@
 Four methods, all returning the new ids in input order:
 
 - ``copy`` (PostgreSQL): reserve the ids from the table's sequence with one
-  ``SELECT nextval(...) FROM generate_series(...)``, then binary ``COPY`` the rows
-  with their ids. COPY cannot return ids, hence the reservation.
+  ``SELECT nextval(...) FROM generate_series(...)``, then ``COPY`` the rows with
+  their ids, in COPY's binary format (:mod:`~tranche.execution.copy_rows`). COPY
+  cannot return ids, hence the reservation.
 - ``unnest`` (PostgreSQL): the same reservation, then one
   ``INSERT … SELECT * FROM unnest($1::int[], $2::varchar[], …)``: one statement and
   one set of parameters per column, whatever the row count.
@@ -35,6 +36,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InternalError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tranche.execution.copy_rows import copy_data
 from tranche.execution.models import execution_table
 
 __all__ = [
@@ -127,24 +129,6 @@ class NewRow(NamedTuple):
             "average_price": self.average_price,
         }
 
-    def record(self, row_id: int) -> tuple[Any, ...]:
-        """The row in ``COLUMNS`` order (what COPY sends)."""
-        return (
-            row_id,
-            self.execution_status,
-            self.trade_type,
-            self.destination,
-            self.security_id,
-            self.quantity,
-            self.limit_price,
-            self.received_timestamp,
-            self.sent_timestamp,
-            self.version,
-            self.trade_service_execution_id,
-            self.quantity_filled,
-            self.average_price,
-        )
-
 
 def pick_method(configured: str, dialect: str) -> str:
     """The method to use on ``dialect`` for setting ``configured`` (``auto`` or a name)."""
@@ -185,10 +169,10 @@ async def _copy(session: AsyncSession, rows: Sequence[NewRow], turn: Turn | None
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     try:
-        await driver.copy_records_to_table(
-            execution_table.name,
-            records=[row.record(i) for row, i in zip(rows, ids, strict=True)],
-            columns=list(COLUMNS),
+        # A memoryview: asyncpg would take bytes for a file name (os.fspath accepts them).
+        data = memoryview(copy_data(rows, ids))
+        await driver.copy_to_table(
+            execution_table.name, source=data, columns=COLUMNS, format="binary"
         )
     except asyncpg.PostgresError as exc:
         raise _as_dbapi_error(exc) from exc

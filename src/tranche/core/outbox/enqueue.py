@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import struct
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -28,6 +29,7 @@ from tranche.core.logging import get_logger
 from tranche.core.multirow import insert_rows
 from tranche.core.outbox import wake
 from tranche.core.outbox.table import MAX_KEY, MAX_TOPIC, OutboxStatus, outbox_table
+from tranche.core.pgcopy import HEADER, NULL, TRAILER, FieldCache, length
 
 __all__ = [
     "COPY_COLUMNS",
@@ -241,6 +243,40 @@ async def enqueue_many(session: AsyncSession, events: Sequence[OutboxEvent]) -> 
     return ids
 
 
+_ROW_START = struct.Struct(">hi").pack
+
+
+def _copy_data(rows: list[tuple[Any, ...]]) -> bytes:
+    """The rows as binary COPY data (:mod:`tranche.core.pgcopy`), the values events share
+    (topic, headers, status, timestamps) encoded once: asyncpg's records encoded both
+    timestamps of every row, half the CPU of a 1 000-event COPY."""
+    shared = FieldCache()
+    field, encode = shared.encoded.get, shared.encode
+    parts = [HEADER]
+    append = parts.append
+    for event_id, topic, key, payload, headers, status, attempts, defect, at, due in rows:
+        encoded_id = event_id.encode()
+        append(_ROW_START(len(COPY_COLUMNS), len(encoded_id)))
+        append(encoded_id)
+        append(field(id(topic)) or encode(topic))
+        if key is None:
+            append(NULL)
+        else:
+            encoded_key = key.encode()
+            append(length(len(encoded_key)))
+            append(encoded_key)
+        append(length(len(payload)))
+        append(payload)
+        append(field(id(headers)) or encode(headers))
+        append(field(id(status)) or encode(status))
+        append(field(id(attempts)) or encode(attempts))
+        append(field(id(defect)) or encode(defect))
+        append(field(id(at)) or encode(at))
+        append(field(id(due)) or encode(due))
+    append(TRAILER)
+    return b"".join(parts)
+
+
 async def _copy_rows(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
     conn = await session.connection()
     raw = await conn.get_raw_connection()
@@ -249,4 +285,8 @@ async def _copy_rows(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None
         # Let SQLAlchemy's asyncpg adapter open its transaction first, so the COPY sent
         # on the driver connection joins it instead of committing on its own.
         await session.execute(text("SELECT 1"))
-    await driver.copy_records_to_table(outbox_table.name, records=rows, columns=COPY_COLUMNS)
+    # A memoryview: asyncpg would take bytes for a file name (os.fspath accepts them).
+    data = memoryview(_copy_data(rows))
+    await driver.copy_to_table(
+        outbox_table.name, source=data, columns=COPY_COLUMNS, format="binary"
+    )
