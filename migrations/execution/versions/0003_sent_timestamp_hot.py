@@ -7,7 +7,7 @@ Create Date: 2026-12-04
 Every created execution is updated once more, when the broker acknowledged its
 ``orders`` event (the relay's hook sets ``sent_timestamp``). With ``sent_timestamp``
 indexed, PostgreSQL cannot make that a HOT update: each row gets a new version in
-every index of the table (10 of them), 9–10 ms per 500 rows, on the path a batch
+every index of the table (10 of them), 9-10 ms per 500 rows, on the path a batch
 answer waits for. Without the index, and with half of each heap page left free at
 insert (``fillfactor = 50``: a row is ~240 bytes, so the stamped version fits beside
 the original on the same page), the update is HOT: 1.6 ms per 500 rows (scratch
