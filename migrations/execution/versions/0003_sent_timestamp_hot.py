@@ -27,6 +27,7 @@ also keeps its V4 indexes, and ``idx_covering_common_fields`` INCLUDEs
 fillfactor; dropping the index spares InnoDB the secondary-index update as well.
 """
 
+import warnings
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -42,7 +43,11 @@ FILLFACTOR = 50
 
 
 def _has_index() -> bool:
-    return INDEX in {str(ix["name"]) for ix in sa.inspect(op.get_bind()).get_indexes("execution")}
+    with warnings.catch_warnings():
+        # SQLite's reflection skips 0002's upper() indexes with a warning; not ours to read.
+        warnings.simplefilter("ignore", sa.exc.SAWarning)
+        indexes = sa.inspect(op.get_bind()).get_indexes("execution")
+    return INDEX in {str(ix["name"]) for ix in indexes}
 
 
 def upgrade() -> None:
