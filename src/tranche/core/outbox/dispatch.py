@@ -60,7 +60,7 @@ class SentEvent(NamedTuple):
     """An event the broker acknowledged, as the after-send hooks see it.
 
     A tuple, not a frozen dataclass: a round builds one per event, and a frozen
-    dataclass's ``__init__`` (one ``object.__setattr__`` per field) cost 5x as much."""
+    dataclass's ``__init__`` (one ``object.__setattr__`` per field) cost 3.6 against 0.6 µs."""
 
     event_id: str
     topic: str
