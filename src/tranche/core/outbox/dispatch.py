@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,9 +56,11 @@ log = get_logger(__name__)
 DLQ_SUFFIX = ".dlq"
 
 
-@dataclass(frozen=True, slots=True)
-class SentEvent:
-    """An event the broker acknowledged, as the after-send hooks see it."""
+class SentEvent(NamedTuple):
+    """An event the broker acknowledged, as the after-send hooks see it.
+
+    A tuple, not a frozen dataclass: a round builds one per event, and a frozen
+    dataclass's ``__init__`` (one ``object.__setattr__`` per field) cost 3.6 against 0.6 µs."""
 
     event_id: str
     topic: str

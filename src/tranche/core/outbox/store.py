@@ -291,6 +291,11 @@ SELECT false, e.seq, NULL, e.topic, e.key FROM earlier e
 ).bindparams(bindparam("ids", type_=ARRAY(sa.String())))
 
 
+def _with_seq(row: Row, seq: int) -> Row:
+    """``row._replace(seq=seq)`` at a third of its cost (it runs once per handed-off event)."""
+    return tuple.__new__(Row, (seq, *row[1:]))
+
+
 async def claim_events(
     session: AsyncSession, events: Sequence[Row], now: datetime, premark: bool
 ) -> tuple[list[Row], list[Row]]:
@@ -312,7 +317,7 @@ async def claim_events(
             await session.execute(_PG_CLAIM_EVENTS, params)
         ).all():
             if mine:
-                rows.append(by_id[event_id]._replace(seq=seq))
+                rows.append(_with_seq(by_id[event_id], seq))
             elif topic is not None:
                 foreign.append((seq, topic, key))
         rows.sort(key=_by_seq)
@@ -323,5 +328,5 @@ async def claim_events(
         .order_by(t.c.seq)
         .with_for_update(skip_locked=True)
     )
-    rows = [by_id[event_id]._replace(seq=seq) for seq, event_id in result.all()]
+    rows = [_with_seq(by_id[event_id], seq) for seq, event_id in result.all()]
     return await split_blocked(session, rows) if rows else ([], [])
