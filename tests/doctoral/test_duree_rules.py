@@ -16,11 +16,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from tests.doctoral.factories import months_before
 from tests.doctoral.harness import Running
 from tranche.batch import BatchListener, BatchStatus, StepContext
+from tranche.batch.joining import shared_schema
 from tranche.core.db import Database
 from tranche.core.outbox import outbox_table
 from tranche.doctoral.jobs.common import counts_of
@@ -207,11 +207,12 @@ async def test_the_old_rule_is_a_setting_without_its_gap(make_runtime: Any) -> N
 
 
 class FailNextBatchdbCommit(BatchListener):
-    """Armed before the first chunk: the chunk's batchdb commit then fails, after
-    inscription_db committed (what a process dying between the two commits leaves)."""
+    """Armed before the first chunk: the chunk's batchdb commit then fails (at the
+    connection, where the engine commits its Core transaction), after inscription_db
+    committed when the two are separate (what a process dying between the two commits
+    leaves)."""
 
-    def __init__(self, batch_engine: Any) -> None:
-        self.batch_engine = batch_engine
+    def __init__(self) -> None:
         self.armed = False
         self.fired = False
 
@@ -219,24 +220,26 @@ class FailNextBatchdbCommit(BatchListener):
         if not self.fired and ctx.step_execution.step_name == "checkDureeDoctoratStep":
             self.armed = True
 
-    def before_commit(self, session: Session) -> None:
-        if self.armed and session.bind is self.batch_engine:
+    def commit(self, conn: Any) -> None:
+        if self.armed:
             self.armed, self.fired = False, True
+            # The chunk's batchdb work is lost, as with the process: the engine's check
+            # whether a failed commit landed must then find that it did not.
+            conn.connection.dbapi_connection.rollback()
             raise RuntimeError("process died between the owner's commit and the checkpoint")
 
 
 async def test_owner_side_counts_survive_a_death_between_the_two_commits(
     make_runtime: Any,
 ) -> None:
-    probe = FailNextBatchdbCommit(None)
+    probe = FailNextBatchdbCommit()
     running: Running = await make_runtime(listeners=[probe])
-    runtime = running.runtime
-    probe.batch_engine = runtime.sources.batchdb.engine.sync_engine
-    event.listen(Session, "before_commit", probe.before_commit)
+    batch_engine = running.runtime.sources.batchdb.engine.sync_engine
+    event.listen(batch_engine, "commit", probe.commit)
     try:
         await _die_between_commits(running, probe)
     finally:
-        event.remove(Session, "before_commit", probe.before_commit)
+        event.remove(batch_engine, "commit", probe.commit)
 
 
 async def _die_between_commits(running: Running, probe: FailNextBatchdbCommit) -> None:
@@ -247,7 +250,11 @@ async def _die_between_commits(running: Running, probe: FailNextBatchdbCommit) -
     at = RUN + timedelta(days=300)
     first = await runtime.launcher.run(runtime.spec(JOB).job, runtime.parameters("pytest", at=at))
     assert first.status is BatchStatus.FAILED and probe.fired
-    assert await blocked(running, exceeded)  # the owner's side is committed, uncounted
+    sources = runtime.sources
+    joins, _schema = shared_schema(sources.batchdb.engine, sources.inscription_db.engine)
+    # Separate databases: the owner's side is committed, uncounted. One transaction (MariaDB,
+    # one server and account): nothing of the chunk landed.
+    assert await blocked(running, exceeded) is not joins
 
     second = await runtime.launcher.wait(await runtime.launcher.restart(first.id))
     assert second.status is BatchStatus.COMPLETED, second.exit_status
